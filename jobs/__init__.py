@@ -1,0 +1,1 @@
+"""Spark applications, one per pipeline stage: read tables, call liger_core, write tables."""

@@ -1,0 +1,61 @@
+"""What every stage's entry point shares: arguments, config, ds, and readable failures."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+from liger_core.config import Settings, load_settings
+from liger_core.errors import LigerError
+
+log = logging.getLogger("liger")
+
+
+def valid_ds(value: str) -> str:
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ds must be YYYY-MM-DD, got '{value}'") from None
+    return value
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ds", type=valid_ds, default=today(),
+                        help="logical date the stage writes (default: today, UTC)")
+    parser.add_argument("--profile", default=None,
+                        help="config profile name in configs/ or a YAML path (default: $LIGER_PROFILE or cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set source.kcore=5 (repeatable)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(args.profile, args.overrides)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "urllib3", "filelock", "alembic", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def stage_main(description: str, run: Callable[[Settings, str], dict],
+               argv: Sequence[str] | None = None) -> int:
+    """CLI / spark-submit entry: expected failures print one clear line and exit 2."""
+    parser = argparse.ArgumentParser(description=description)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        stats = run(settings_from(args), args.ds)
+    except LigerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%s done: %s", description, stats)
+    return 0

@@ -1,0 +1,76 @@
+"""Stage 2: items -> item_embeddings, re-embedding only new or changed item text.
+
+An embedding is reused when (item_idx, text_hash, model) matches the latest earlier
+snapshot, so the nightly run costs time proportional to catalog changes, not catalog size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.common import stage_main
+from jobs.spark import spark_session
+from jobs.warehouse import Warehouse
+from liger_core import tracking
+from liger_core.config import Settings
+from liger_core.embeddings import embed_frames, load_encoder, model_label
+from liger_core.errors import DataError
+from liger_core.validation import embedding_summary, item_embeddings_suite, validate_frame
+
+log = logging.getLogger("liger.embed")
+EMBEDDING_SCHEMA = "item_idx long, text_hash string, model string, embedding array<float>"
+
+
+def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
+    cfg = settings.embedding
+    if not warehouse.exists("items", ds):
+        raise DataError(f"no items partition for ds={ds}; run the ingest stage first")
+    with tracking.stage_run(settings, "embed_items", ds):
+        items = warehouse.read("items", ds).select("item_idx", "text_hash", "text")
+        label = model_label(cfg.model)
+        todo, reused = items, None
+        previous_ds = warehouse.latest_ds("item_embeddings", ds)
+        if previous_ds:
+            previous = warehouse.read("item_embeddings", previous_ds).where(f"model = '{label}'")
+            keys = ["item_idx", "text_hash"]
+            reused = previous.join(items.select(*keys), keys, "left_semi")
+            todo = items.join(previous.select(*keys), keys, "left_anti")
+        n_items, n_todo = items.count(), todo.count()
+
+        parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
+        threads = max(1, (os.cpu_count() or 1) // parallelism) if settings.spark.master.startswith("local") else 0
+        name, device, batch_size = cfg.model, cfg.device, cfg.batch_size
+        embedded = todo.repartition(parallelism).mapInPandas(
+            lambda frames: embed_frames(frames, name, device, batch_size, threads), EMBEDDING_SCHEMA)
+        output = embedded if reused is None else reused.select(*embedded.columns).unionByName(embedded)
+
+        dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
+        started = time.perf_counter()
+        warehouse.write(output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim))
+        seconds = time.perf_counter() - started
+        stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
+                 "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,
+                 "dimension": dim}
+        tracking.log_metrics(stats)
+    return stats
+
+
+def _validate(staged: DataFrame, items: DataFrame, dim: int) -> None:
+    frame = staged.select("item_idx", "text_hash", "embedding").toPandas()
+    item_idx = [row.item_idx for row in items.select("item_idx").collect()]
+    validate_frame("item_embeddings", embedding_summary(frame), item_embeddings_suite(item_idx, dim))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("embed_items", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

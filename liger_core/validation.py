@@ -1,0 +1,116 @@
+"""Great Expectations suites for every table boundary (DESIGN §6).
+
+A stage validates what it is about to commit; a failed suite raises ``ValidationFailed``
+with one line per broken expectation, and the stage commits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from liger_core.errors import ValidationFailed
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+import great_expectations as gx  # noqa: E402  (must follow the analytics switch)
+from great_expectations import expectations as gxe  # noqa: E402
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+UNIT_NORM_TOLERANCE = 1e-3
+
+
+def _not_null_unique(*columns: str) -> list[gxe.Expectation]:
+    out: list[gxe.Expectation] = []
+    for column in columns:
+        out += [gxe.ExpectColumnValuesToNotBeNull(column=column),
+                gxe.ExpectColumnValuesToBeUnique(column=column)]
+    return out
+
+
+def items_suite() -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null_unique("item_id", "item_idx"),
+        gxe.ExpectColumnValuesToBeBetween(column="item_idx", min_value=0),
+        gxe.ExpectColumnValuesToNotBeNull(column="text"),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
+        gxe.ExpectColumnValueLengthsToEqual(column="text_hash", value=32),
+        gxe.ExpectColumnValuesToNotBeNull(column="first_seen_ds"),
+    ]
+
+
+def interactions_suite(item_ids: Iterable[str], min_ts: pd.Timestamp, max_ts: pd.Timestamp
+                       ) -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="item_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=sorted(set(item_ids))),
+        gxe.ExpectColumnValuesToNotBeNull(column="ts"),
+        gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=min_ts, max_value=max_ts),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id", "ts"]),
+        *_not_null_unique("event_seq"),
+    ]
+
+
+def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expectation]:
+    """One row per item; checks run on ``embedding_summary`` columns, not the raw vectors."""
+    known = sorted(set(item_idx))
+    return [
+        gxe.ExpectTableRowCountToEqual(value=len(known)),
+        *_not_null_unique("item_idx"),
+        gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
+        gxe.ExpectColumnValuesToBeBetween(column="embedding_dim", min_value=dim, max_value=dim),
+        gxe.ExpectColumnValuesToBeInSet(column="embedding_finite", value_set=[True]),
+        gxe.ExpectColumnValuesToBeBetween(column="embedding_norm", min_value=1 - UNIT_NORM_TOLERANCE,
+                                          max_value=1 + UNIT_NORM_TOLERANCE),
+        gxe.ExpectColumnValuesToNotBeNull(column="text_hash"),
+    ]
+
+
+def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """item_idx, text_hash + per-row dimension, L2 norm and finiteness of ``embedding``."""
+    vectors = [np.asarray(v, dtype=np.float64) for v in frame["embedding"]]
+    return pd.DataFrame({
+        "item_idx": frame["item_idx"].to_numpy(),
+        "text_hash": frame["text_hash"].to_numpy(),
+        "embedding_dim": [v.size for v in vectors],
+        "embedding_norm": [float(np.linalg.norm(v)) if np.isfinite(v).all() else np.nan for v in vectors],
+        "embedding_finite": [bool(np.isfinite(v).all()) for v in vectors],
+    })
+
+
+def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectation]) -> int:
+    """Run ``suite`` on ``frame``; returns the number of expectations checked."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    asset = context.data_sources.add_pandas(f"{table}_source").add_dataframe_asset(table)
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame})
+    expectation_suite = gx.ExpectationSuite(name=f"{table}_suite")
+    for expectation in suite:
+        expectation_suite.add_expectation(expectation)
+    result = batch.validate(expectation_suite)
+    if not result.success:
+        raise ValidationFailed(_report(table, len(frame), result.results))
+    return len(suite)
+
+
+def _report(table: str, rows: int, results) -> str:
+    lines = [f"validation of '{table}' failed ({rows} rows); nothing was committed:"]
+    for item in results:
+        if item.success:
+            continue
+        cfg = item.expectation_config
+        args = {k: v for k, v in cfg.kwargs.items() if k not in {"batch_id", "value_set"}}
+        detail = item.result or {}
+        observed = detail.get("observed_value")
+        sample = detail.get("partial_unexpected_list")
+        what = f"{detail.get('unexpected_count')} unexpected, e.g. {sample[:5]}" if sample else f"observed {observed}"
+        lines.append(f"  - {cfg.type} {args}: {what}")
+    return "\n".join(lines)

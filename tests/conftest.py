@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny tabular catalog and settings that keep all state under tmp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from liger_core.config import Settings, load_settings
+
+ITEMS = [
+    ("item_id", "title", "brand", "categories", "price"),
+    ("A1", "Red Nail Polish", "OPI", "Beauty > Makeup > Nails", "5.99"),
+    ("A2", "Blue Nail Polish", "OPI", "Beauty > Makeup > Nails", "6.49"),
+    ("A3", "", "", "Beauty > Skin Care > Face", ""),  # no title: rendered from categories
+    ("A4", "Hair Spray Extra Hold", "Aqua", "Beauty > Hair Care", "3.10"),
+    ("A5", "Mascara Black", "Blinc", "Beauty > Makeup > Eyes", "12.00"),
+]
+EVENTS = [
+    ("user_id", "item_id", "timestamp"),
+    ("u1", "A1", "1300000000"), ("u1", "A2", "1300000000"), ("u1", "A4", "1300086400"),
+    ("u2", "A2", "1300000000"), ("u2", "A3", "1300172800"), ("u2", "A5", "1300172800"),
+    ("u3", "A4", "1310000000"), ("u3", "A1", "1310000000"), ("u3", "A5", "1320000000"),
+]
+
+
+def write_tsv(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_source(tmp_path: Path) -> Path:
+    """A five-item catalog and nine events in the generic TSV shape."""
+    folder = tmp_path / "source"
+    write_tsv(folder / "items.tsv", ITEMS)
+    write_tsv(folder / "events.tsv", EVENTS)
+    return folder
+
+
+def make_settings(home: Path, source: Path, *extra: str) -> Settings:
+    return load_settings("cpu", [
+        f"paths.home={home}",
+        f"source.path={source}",
+        "source.format=tabular",
+        "source.events_file=events.tsv",
+        "source.items_file=items.tsv",
+        "source.item_columns={}",
+        "spark.master=local[2]",
+        "spark.driver_memory=1g",
+        *extra,
+    ], environ={})
+
+
+@pytest.fixture
+def tiny_settings(tmp_path: Path, tiny_source: Path) -> Settings:
+    return make_settings(tmp_path / "home", tiny_source)

@@ -1,0 +1,54 @@
+import pytest
+
+from jobs.warehouse import Warehouse
+from liger_core.errors import ValidationFailed
+
+pytestmark = pytest.mark.spark
+
+
+def rows(warehouse, table, ds):
+    return sorted(tuple(r) for r in warehouse.read(table, ds).collect())
+
+
+def test_rewrite_replaces_partition_atomically(spark, tmp_path):
+    warehouse = Warehouse(spark, str(tmp_path / "wh"))
+    warehouse.write(spark.createDataFrame([(1, "a"), (2, "b")], "k long, v string"), "t", "2026-01-01")
+    warehouse.write(spark.createDataFrame([(3, "c")], "k long, v string"), "t", "2026-01-01")
+    assert rows(warehouse, "t", "2026-01-01") == [(3, "c")]  # replaced, not appended
+    assert warehouse.partitions("t") == ["2026-01-01"]
+    assert not list((tmp_path / "wh" / "_staging").rglob("*.parquet"))
+    assert not (tmp_path / "wh" / "_trash").exists() or not any((tmp_path / "wh" / "_trash").iterdir())
+
+
+def test_failed_validation_commits_nothing(spark, tmp_path):
+    warehouse = Warehouse(spark, str(tmp_path / "wh"))
+    good = spark.createDataFrame([(1, "a")], "k long, v string")
+    warehouse.write(good, "t", "2026-01-01")
+
+    seen = []
+
+    def refuse(staged):
+        seen.append(staged.count())  # the validator sees exactly what would be committed
+        raise ValidationFailed("no")
+
+    with pytest.raises(ValidationFailed):
+        warehouse.write(spark.createDataFrame([(1, "x"), (2, "y")], "k long, v string"), "t", "2026-01-01",
+                        validate=refuse)
+    with pytest.raises(ValidationFailed):
+        warehouse.write(good, "t", "2026-01-02", validate=refuse)
+    assert seen == [2, 1]
+    assert rows(warehouse, "t", "2026-01-01") == [(1, "a")]
+    assert warehouse.partitions("t") == ["2026-01-01"]  # no half-made 2026-01-02
+    assert not list((tmp_path / "wh" / "_staging").rglob("*.parquet"))
+
+
+def test_latest_partition_lookup(spark, tmp_path):
+    warehouse = Warehouse(spark, str(tmp_path / "wh"))
+    df = spark.createDataFrame([(1,)], "k long")
+    for ds in ("2026-01-03", "2026-01-01"):
+        warehouse.write(df, "t", ds)
+    assert warehouse.partitions("t") == ["2026-01-01", "2026-01-03"]
+    assert warehouse.latest_ds("t", "2026-01-02") == "2026-01-01"
+    assert warehouse.latest_ds("t", "2026-01-03") == "2026-01-03"
+    assert warehouse.latest_ds("t", "2025-12-31") is None
+    assert warehouse.latest_ds("missing", "2026-01-03") is None

@@ -1,0 +1,67 @@
+import pytest
+
+from liger_core.config import load_settings
+from liger_core.errors import ConfigError
+
+
+def test_cpu_profile_is_the_default():
+    settings = load_settings(environ={})
+    assert settings.profile == "cpu"
+    assert settings.spark.master == "local[*]"
+    assert settings.tracking_uri.startswith("sqlite:///") and settings.tracking_uri.endswith("var/mlflow.db")
+
+
+def test_gpu_profile_sets_paper_sizes():
+    settings = load_settings("gpu", environ={})
+    assert settings.profile == "gpu"
+    assert settings.rqvae.device == "cuda" and settings.rqvae.codebook_size == 256
+
+
+def test_precedence_file_then_env_then_cli():
+    env = {"LIGER__RQVAE__EPOCHS": "7", "LIGER__SOURCE__KCORE": "3"}
+    settings = load_settings("cpu", ["rqvae.epochs=9"], environ=env)
+    assert settings.rqvae.epochs == 9  # CLI beats env
+    assert settings.source.kcore == 3  # env beats file/defaults
+
+
+def test_values_are_typed():
+    settings = load_settings("cpu", ["rqvae.hidden_dims=[64, 32]", "rqvae.lr=0.01"], environ={})
+    assert settings.rqvae.hidden_dims == [64, 32] and settings.rqvae.lr == 0.01
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"source\.kcorr: unknown key"):
+        load_settings("cpu", ["source.kcorr=5"], environ={})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"rqvae\.epochs: Input should be a valid integer"):
+        load_settings("cpu", environ={"LIGER__RQVAE__EPOCHS": "many"})
+
+
+def test_out_of_range_value_is_named():
+    with pytest.raises(ConfigError, match=r"source\.kcore"):
+        load_settings("cpu", ["source.kcore=-1"], environ={})
+
+
+def test_unknown_item_field_mapping_is_rejected():
+    with pytest.raises(ConfigError, match=r"source\.item_columns.*colour"):
+        load_settings("cpu", ["source.item_columns={colour: c}"], environ={})
+
+
+def test_bad_override_syntax_and_missing_profile():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_settings("cpu", ["rqvae.epochs"], environ={})
+    with pytest.raises(ConfigError, match="profile 'nope'"):
+        load_settings("nope", environ={})
+
+
+def test_paths_resolve_against_home(tmp_path):
+    settings = load_settings("cpu", [f"paths.home={tmp_path}"], environ={})
+    assert settings.paths.warehouse_uri == str(tmp_path / "var" / "warehouse")
+    assert settings.paths.resolve("s3a://bucket/wh") == "s3a://bucket/wh"
+
+
+def test_flat_params_for_mlflow():
+    flat = load_settings(environ={}).flat()
+    assert flat["rqvae.codebook_size"] == 256 and "spark.master" in flat

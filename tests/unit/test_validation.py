@@ -1,0 +1,70 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from liger_core.errors import ValidationFailed
+from liger_core.validation import (embedding_summary, interactions_suite, item_embeddings_suite,
+                                   items_suite, validate_frame)
+
+T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")
+
+
+def items_frame(**overrides):
+    frame = pd.DataFrame({"item_id": ["A", "B"], "item_idx": [0, 1], "text": ["a", "b"],
+                          "text_hash": ["0" * 32, "1" * 32], "first_seen_ds": ["2026-01-01"] * 2})
+    return frame.assign(**overrides)
+
+
+def events_frame(**overrides):
+    frame = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["A", "B"],
+                          "ts": [pd.Timestamp("2012-01-01", tz="UTC")] * 2, "event_seq": [1, 2]})
+    return frame.assign(**overrides)
+
+
+def test_good_tables_pass():
+    assert validate_frame("items", items_frame(), items_suite()) == len(items_suite())
+    validate_frame("interactions", events_frame(), interactions_suite(["A", "B"], T0, T1))
+
+
+def test_duplicate_key_fails_with_readable_report():
+    with pytest.raises(ValidationFailed) as err:
+        validate_frame("items", items_frame(item_id=["A", "A"]), items_suite())
+    message = str(err.value)
+    assert "validation of 'items' failed (2 rows); nothing was committed" in message
+    assert "expect_column_values_to_be_unique {'column': 'item_id'}: 2 unexpected" in message
+
+
+def test_referential_integrity_and_timestamp_range():
+    bad = events_frame(item_id=["A", "Z"], ts=[pd.Timestamp("2012-01-01", tz="UTC"),
+                                               pd.Timestamp("2030-01-01", tz="UTC")])
+    with pytest.raises(ValidationFailed) as err:
+        validate_frame("interactions", bad, interactions_suite(["A", "B"], T0, T1))
+    assert "expect_column_values_to_be_in_set {'column': 'item_id'}: 1 unexpected, e.g. ['Z']" in str(err.value)
+    assert "expect_column_values_to_be_between {'column': 'ts'" in str(err.value)
+
+
+def embeddings(vectors):
+    return pd.DataFrame({"item_idx": range(len(vectors)), "text_hash": ["h"] * len(vectors),
+                         "embedding": vectors})
+
+
+def test_embedding_suite_checks_dimension_norm_and_finiteness():
+    unit = np.ones(4) / 2
+    validate_frame("item_embeddings", embedding_summary(embeddings([unit, unit])),
+                   item_embeddings_suite([0, 1], 4))
+    cases = {
+        "embedding_dim": [unit, np.ones(3) / np.sqrt(3)],
+        "embedding_norm": [unit, unit * 2],
+        "embedding_finite": [unit, np.array([np.nan, 0, 0, 1.0])],
+    }
+    for column, vectors in cases.items():
+        with pytest.raises(ValidationFailed, match=column):
+            validate_frame("item_embeddings", embedding_summary(embeddings(vectors)),
+                           item_embeddings_suite([0, 1], 4))
+
+
+def test_every_item_needs_exactly_one_embedding():
+    unit = np.ones(4) / 2
+    with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
+        validate_frame("item_embeddings", embedding_summary(embeddings([unit])),
+                       item_embeddings_suite([0, 1], 4))
