@@ -121,6 +121,47 @@ class RQVAEConfig(_Section):
     device: str = "cpu"
 
 
+class SemanticIdConfig(_Section):
+    """``rqvae_model``: registry version number or alias used by nightly assignment."""
+
+    rqvae_model: str = "champion"
+    max_collisions: int = Field(256, ge=1)  # size of the 4th (collision) code's vocabulary
+
+
+class ModelConfig(_Section):
+    """LIGER encoder-decoder (DESIGN §5). ``mode``: tiger (codes only), dense, liger (both)."""
+
+    mode: Literal["tiger", "dense", "liger"] = "liger"
+    d_model: int = Field(128, ge=8)
+    heads: int = Field(4, ge=1)
+    encoder_layers: int = Field(6, ge=1)
+    decoder_layers: int = Field(6, ge=1)
+    ff_dim: int = Field(1024, ge=8)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    max_history: int = Field(20, ge=2)  # items per sequence (the protocol truncates to 20)
+    temperature: float = Field(0.07, gt=0)
+    w_sid: float = Field(1.0, ge=0)
+    w_dense: float = Field(1.0, ge=0)
+
+
+class TrainConfig(_Section):
+    batch_size: int = Field(256, ge=1)
+    max_steps: int = Field(200_000, ge=1)
+    time_budget_minutes: float = Field(0, ge=0)  # 0: no wall-clock budget
+    lr: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(10_000, ge=0)
+    weight_decay: float = Field(0.035, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    eval_every: int = Field(1_000, ge=1)
+    checkpoint_every: int = Field(1_000, ge=1)
+    early_stop_metric: str = "val_hybrid_ndcg@10"
+    patience: int = Field(10, ge=1)  # evaluations without improvement before stopping
+    beams: int = Field(20, ge=1)
+    seed: int = 42
+    device: str = "cpu"
+    mixed_precision: bool = True  # bf16 autocast, used on CUDA only
+
+
 class Settings(_Section):
     profile: str = "cpu"
     paths: PathsConfig = PathsConfig()
@@ -129,6 +170,9 @@ class Settings(_Section):
     source: SourceConfig = SourceConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     rqvae: RQVAEConfig = RQVAEConfig()
+    semantic_ids: SemanticIdConfig = SemanticIdConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
 
     @property
     def tracking_uri(self) -> str:

@@ -73,6 +73,58 @@ def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expecta
     ]
 
 
+def semantic_ids_suite(item_idx: Iterable[int], n_codes: int, code_limit: int) -> list[gxe.Expectation]:
+    """Every item exactly one ID, no two items the same ID (checked on ``semantic_id_summary``)."""
+    known = sorted(set(item_idx))
+    return [
+        gxe.ExpectTableRowCountToEqual(value=len(known)),
+        *_not_null_unique("item_idx", "sid"),
+        gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
+        gxe.ExpectColumnValuesToBeBetween(column="n_codes", min_value=n_codes, max_value=n_codes),
+        gxe.ExpectColumnValuesToBeBetween(column="min_code", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="max_code", max_value=code_limit - 1),
+        gxe.ExpectColumnValuesToNotBeNull(column="rqvae_version"),
+    ]
+
+
+def semantic_id_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """item_idx, rqvae_version + the ID as a string key, its length and code range."""
+    codes = [np.asarray(c, dtype=np.int64) for c in frame["codes"]]
+    return pd.DataFrame({
+        "item_idx": frame["item_idx"].to_numpy(),
+        "rqvae_version": frame["rqvae_version"].to_numpy(),
+        "sid": ["-".join(map(str, c)) for c in codes],
+        "n_codes": [c.size for c in codes],
+        "min_code": [int(c.min()) if c.size else -1 for c in codes],
+        "max_code": [int(c.max()) if c.size else -1 for c in codes],
+    })
+
+
+def user_sequences_suite() -> list[gxe.Expectation]:
+    """Checked on ``sequence_summary``: no empty sequence, lists aligned, every item known."""
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        *_not_null_unique("user_id", "user_idx"),
+        gxe.ExpectColumnValuesToBeBetween(column="n_items", min_value=1),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="n_items", column_B="n_ts"),
+        gxe.ExpectColumnValuesToBeBetween(column="unknown_items", min_value=0, max_value=0),
+        gxe.ExpectColumnValuesToBeInSet(column="ts_sorted", value_set=[True]),
+    ]
+
+
+def sequence_summary(frame: pd.DataFrame, known_items: set[int]) -> pd.DataFrame:
+    """Per user: list lengths, items missing from the catalog, and whether ts is non-decreasing."""
+    return pd.DataFrame({
+        "user_id": frame["user_id"].to_numpy(),
+        "user_idx": frame["user_idx"].to_numpy(),
+        "n_items": [len(items) for items in frame["items"]],
+        "n_ts": [len(ts) for ts in frame["ts"]],
+        "unknown_items": [sum(int(i) not in known_items for i in items) for items in frame["items"]],
+        "ts_sorted": [bool(np.all(np.diff(np.asarray(ts, dtype="datetime64[us]").astype(np.int64)) >= 0))
+                      for ts in frame["ts"]],
+    })
+
+
 def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """item_idx, text_hash + per-row dimension, L2 norm and finiteness of ``embedding``."""
     vectors = [np.asarray(v, dtype=np.float64) for v in frame["embedding"]]
