@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Callable, Sequence
 
-from jobs import embed_items, ingest
+from jobs import build_sequences, embed_items, ingest, semantic_ids
 from jobs.common import add_common_args, settings_from, setup_logging
 from jobs.spark import spark_session
 from liger_core.config import Settings
@@ -20,8 +20,11 @@ log = logging.getLogger("liger")
 STAGES: dict[str, Callable[..., dict]] = {
     "ingest": ingest.run,
     "embed": embed_items.run,
+    "rqvae-train": semantic_ids.run_train,
+    "assign-ids": semantic_ids.run_assign,
+    "sequences": build_sequences.run,
 }
-PIPELINE = ("ingest", "embed")
+PIPELINE = ("ingest", "embed", "rqvae-train", "sequences")
 
 
 def run_pipeline(settings: Settings, ds: str) -> dict[str, dict]:
@@ -38,11 +41,11 @@ def run_pipeline(settings: Settings, ds: str) -> dict[str, dict]:
 
 def _print_report(settings: Settings, ds: str, report: dict[str, dict]) -> None:
     print(f"\nLIGER pipeline, ds={ds}, profile={settings.profile}")
-    print(f"{'stage':<10} {'seconds':>8}  figures")
+    print(f"{'stage':<12} {'seconds':>8}  figures")
     for name, stats in report.items():
         figures = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in stats.items() if k != "seconds")
-        print(f"{name:<10} {stats['seconds']:>8.1f}  {figures}")
+        print(f"{name:<12} {stats['seconds']:>8.1f}  {figures}")
     print(f"tables under: {settings.paths.warehouse_uri}")
     print(f"MLflow runs:  {settings.tracking_uri} (experiment '{settings.tracking.experiment}')")
 

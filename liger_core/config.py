@@ -127,6 +127,11 @@ class SemanticIdConfig(_Section):
     rqvae_model: str = "champion"
     max_collisions: int = Field(256, ge=1)  # size of the 4th (collision) code's vocabulary
 
+    @field_validator("rqvae_model", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value  # `--set ...=3` parses as int
+
 
 class ModelConfig(_Section):
     """LIGER encoder-decoder (DESIGN §5). ``mode``: tiger (codes only), dense, liger (both)."""
@@ -157,8 +162,13 @@ class TrainConfig(_Section):
     early_stop_metric: str = "val_hybrid_ndcg@10"
     patience: int = Field(10, ge=1)  # evaluations without improvement before stopping
     beams: int = Field(20, ge=1)
+    cold_candidates: int = Field(512, ge=1)  # hybrid: nearest cold items added per user
+    eval_users: int = Field(4096, ge=0)  # fixed validation subset per evaluation; 0: all
+    eval_batch_size: int = Field(128, ge=1)  # users per beam search batch (x beams rows)
+    log_every: int = Field(100, ge=1)  # steps between logged training losses
     seed: int = 42
     device: str = "cpu"
+    processes: int = Field(1, ge=1)  # >1: torch DDP launched by Spark's TorchDistributor
     mixed_precision: bool = True  # bf16 autocast, used on CUDA only
 
 

@@ -64,5 +64,23 @@ def log_params(params: Mapping[str, object]) -> None:
         mlflow.log_params(dict(items[start:start + 100]))
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+def metric_key(name: str) -> str:
+    """MLflow refuses '@' in metric names: ``val_hybrid_ndcg@10`` is logged as ``val_hybrid_ndcg_at_10``."""
+    return name.replace("@", "_at_")
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None) -> None:
+    """Log to the active run, or to ``run_id`` (from a training worker process)."""
+    clean = {metric_key(k): float(v) for k, v in metrics.items()}
+    if run_id is None:
+        mlflow.log_metrics(clean, step=step)
+    else:
+        mlflow.log_metrics(clean, step=step, run_id=run_id)
+
+
+def log_figure(figure, artifact_path: str) -> None:
+    """Save a matplotlib figure as a run artifact and free it."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(figure, artifact_path)
+    plt.close(figure)

@@ -24,6 +24,12 @@ EVENTS = [
 ]
 
 
+# An RQ-VAE small enough for a five-item catalog: 2 levels x 4 codes + collision code.
+SMALL_RQVAE = ["rqvae.hidden_dims=[32]", "rqvae.latent_dim=8", "rqvae.levels=2", "rqvae.codebook_size=4",
+               "rqvae.epochs=30", "rqvae.batch_size=8", "rqvae.eval_every=10", "rqvae.reseed_every=5",
+               "semantic_ids.max_collisions=8"]
+
+
 def write_tsv(path: Path, rows: list[tuple[str, ...]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")

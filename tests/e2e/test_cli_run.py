@@ -6,6 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
+from tests.conftest import SMALL_RQVAE
+
 pytestmark = pytest.mark.e2e
 
 
@@ -16,6 +18,8 @@ def test_liger_run_writes_every_table_and_reports(tmp_path, tiny_source):
             "--set", "source.format=tabular", "--set", "source.events_file=events.tsv",
             "--set", "source.items_file=items.tsv", "--set", "source.item_columns={}",
             "--set", "spark.master=local[2]", "--set", "spark.driver_memory=1g"]
+    for override in SMALL_RQVAE:
+        args += ["--set", override]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "LIGER pipeline, ds=2026-02-01, profile=cpu" in done.stdout
@@ -25,6 +29,10 @@ def test_liger_run_writes_every_table_and_reports(tmp_path, tiny_source):
     items = pd.read_parquet(warehouse / "items" / "ds=2026-02-01")
     embeddings = pd.read_parquet(warehouse / "item_embeddings" / "ds=2026-02-01")
     assert len(items) == 5 and sorted(embeddings["item_idx"]) == sorted(items["item_idx"])
+    ids = pd.read_parquet(warehouse / "semantic_ids" / "ds=2026-02-01")
+    assert ids["codes"].map(tuple).nunique() == 5
+    sequences = pd.read_parquet(warehouse / "user_sequences" / "ds=2026-02-01")
+    assert sorted(sequences["user_id"]) == ["u1", "u2", "u3"]
     assert (home / "var" / "mlflow.db").is_file()
 
 

@@ -1,0 +1,139 @@
+"""Stage 3: item_embeddings -> RQ-VAE (MLflow model ``rqvae``) -> semantic_ids.
+
+``--mode train``: train on the driver, register a new ``rqvae`` version, and assign every
+item a fresh ID under it. ``--mode assign`` (nightly): load the version named by
+``semantic_ids.rqvae_model`` (default alias ``champion``); items that already have an ID
+under that version keep it, new items are encoded on the executors (model broadcast) and
+get the next free collision code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from jobs.common import stage_main
+from jobs.spark import spark_session
+from jobs.warehouse import Warehouse
+from liger_core import tracking
+from liger_core.config import Settings
+from liger_core.errors import DataError
+from liger_core.model_registry import load_rqvae, register_rqvae
+from liger_core.plots import rqvae_figures
+from liger_core.rqvae import RQVAE, quality_metrics, train_rqvae
+from liger_core.rqvae_io import encode_frames, rqvae_to_bytes
+from liger_core.semantic_ids import assign_semantic_ids
+from liger_core.validation import semantic_id_summary, semantic_ids_suite, validate_frame
+
+log = logging.getLogger("liger.semantic_ids")
+CODES_SCHEMA = "item_idx long, codes array<int>"
+
+
+def _require_embeddings(warehouse: Warehouse, ds: str) -> None:
+    if not warehouse.exists("item_embeddings", ds):
+        raise DataError(f"no item_embeddings partition for ds={ds}; run the embed stage first")
+
+
+def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
+    _require_embeddings(warehouse, ds)
+    with tracking.stage_run(settings, "rqvae_train", ds):
+        frame = warehouse.read("item_embeddings", ds).select("item_idx", "embedding").toPandas()
+        if frame.empty:
+            raise DataError(f"item_embeddings for ds={ds} is empty: no catalog to train on")
+        frame = frame.sort_values("item_idx")
+        vectors = np.asarray(frame["embedding"].tolist(), dtype=np.float32)
+        model, report = train_rqvae(vectors, settings.rqvae,
+                                    on_eval=lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch))
+        version = register_rqvae(model, settings.rqvae)
+        stats = _assign(settings, ds, spark, warehouse, model, version, previous=None)
+        for name, figure in rqvae_figures(report, stats.pop("codes"), settings.rqvae.codebook_size).items():
+            tracking.log_figure(figure, f"plots/{name}.png")
+        stats.update(rqvae_version=version, train_seconds=round(report.seconds, 1),
+                     **{f"final_{k}": v for k, v in report.final_metrics.items()})
+        tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+    return stats
+
+
+def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
+    _require_embeddings(warehouse, ds)
+    with tracking.stage_run(settings, "semantic_ids_assign", ds):
+        model, _, version = load_rqvae(settings.semantic_ids.rqvae_model)
+        previous = None
+        previous_ds = warehouse.latest_ds("semantic_ids", ds)
+        if previous_ds:
+            previous = warehouse.read("semantic_ids", previous_ds).where(f"rqvae_version = '{version}'").toPandas()
+            previous = previous if len(previous) else None
+        stats = _assign(settings, ds, spark, warehouse, model, version, previous)
+        stats.pop("codes")
+        tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+    return {**stats, "rqvae_version": version}
+
+
+def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehouse, model: RQVAE,
+            version: str, previous: pd.DataFrame | None) -> dict:
+    """Encode items without an ID on the executors, then assign and commit the table."""
+    embeddings = warehouse.read("item_embeddings", ds).select("item_idx", "embedding")
+    todo = embeddings
+    if previous is not None:
+        known = spark.createDataFrame(previous[["item_idx"]].astype("int64"))
+        todo = embeddings.join(known, "item_idx", "left_anti")
+    blob = spark.sparkContext.broadcast(rqvae_to_bytes(model, settings.rqvae))
+    parallelism = spark.sparkContext.defaultParallelism
+    encoded = (todo.repartition(parallelism)
+               .mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas())
+    blob.unpersist()
+
+    current = [row.item_idx for row in embeddings.select("item_idx").collect()]
+    item_idx, codes = _codes_for_catalog(current, encoded, previous, settings.rqvae.levels)
+    assigned = assign_semantic_ids(item_idx, codes, previous, settings.semantic_ids.max_collisions)
+    first_ds = {} if previous is None else dict(zip(previous["item_idx"], previous["assigned_ds"]))
+    table = pd.DataFrame({
+        "item_idx": assigned["item_idx"].astype("int64"),
+        "codes": [list(map(int, c)) for c in assigned["codes"]],
+        "rqvae_version": version,
+        "assigned_ds": [first_ds.get(i, ds) for i in assigned["item_idx"]],
+    })
+    code_limit = max(settings.rqvae.codebook_size, settings.semantic_ids.max_collisions)
+    warehouse.write(
+        spark.createDataFrame(table, "item_idx long, codes array<int>, rqvae_version string, assigned_ds string"),
+        "semantic_ids", ds,
+        validate=lambda staged: validate_frame(
+            "semantic_ids", semantic_id_summary(staged.toPandas()),
+            semantic_ids_suite(current, settings.rqvae.levels + 1, code_limit)))
+    prefixes = np.asarray([c[: settings.rqvae.levels] for c in table["codes"]])
+    metrics = quality_metrics(prefixes, settings.rqvae.codebook_size, recon_mse=float("nan"))
+    metrics.pop("recon_mse")
+    return {"items": len(table), "new_items": len(encoded),
+            "max_collision_code": int(max(c[-1] for c in table["codes"])), **metrics, "codes": prefixes}
+
+
+def _codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None,
+                       levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """RQ-VAE codes for every current item: fresh for new items, the kept prefix for known ones."""
+    prefix = {int(i): np.asarray(c, dtype=np.int64) for i, c in zip(encoded["item_idx"], encoded["codes"])}
+    if previous is not None:
+        for i, c in zip(previous["item_idx"], previous["codes"]):
+            prefix.setdefault(int(i), np.asarray(c[:levels], dtype=np.int64))
+    item_idx = np.asarray(sorted(current), dtype=np.int64)
+    return item_idx, np.stack([prefix[int(i)] for i in item_idx])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--mode", choices=("train", "assign"), default="assign")
+    known, rest = parser.parse_known_args(argv)
+    run = run_train if known.mode == "train" else run_assign
+    return stage_main(f"semantic_ids ({known.mode})", run, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Stage 5: user_sequences + semantic_ids + item_embeddings -> MLflow model ``recommender``.
+
+Training runs on the driver, or under torch DDP on ``train.processes`` processes launched
+by Spark's TorchDistributor (gloo on CPU, nccl on GPUs). Checkpoints live under the state
+folder per ds, so a killed task resumes where it stopped when Airflow retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.common import stage_main
+from jobs.inputs import load_model_inputs
+from jobs.spark import spark_session
+from jobs.warehouse import Warehouse
+from liger_core import tracking
+from liger_core.catalog import Catalog
+from liger_core.config import Settings
+from liger_core.model import LigerModel
+from liger_core.model_registry import register_recommender
+from liger_core.recommender import Recommender
+from liger_core.sequences import Split, build_split
+from liger_core.trainer import TrainResult, train
+from liger_core.training_data import sequences_in_space
+
+log = logging.getLogger("liger.train")
+
+
+def checkpoint_dir(settings: Settings, ds: str) -> Path:
+    return Path(settings.paths.state_dir) / "checkpoints" / "recommender" / f"ds={ds}"
+
+
+def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: str,
+                  tracking_uri: str, run_id: str) -> dict:
+    """Runs in each DDP process: join the group, train, hand rank 0's result back."""
+    import mlflow
+    import torch.distributed as dist
+
+    backend = "nccl" if settings.train.device.startswith("cuda") else "gloo"
+    dist.init_process_group(backend)
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        result = train(settings.model, settings.train, catalog, split, Path(folder),
+                       log=lambda metrics, step: tracking.log_metrics(metrics, step, run_id=run_id))
+        return {"state": result.model.state_dict(), **_summary(result)}
+    finally:
+        dist.destroy_process_group()
+
+
+def _summary(result: TrainResult) -> dict:
+    return {"step": result.step, "best_metrics": result.best_metrics, "stopped_reason": result.stopped_reason,
+            "samples_per_second": result.samples_per_second, "seconds": result.seconds,
+            "start_step": result.start_step}
+
+
+def _fit(settings: Settings, catalog: Catalog, split: Split, folder: Path, run_id: str
+         ) -> tuple[LigerModel, dict]:
+    """Train in this process, or on ``train.processes`` DDP ranks via TorchDistributor."""
+    if settings.train.processes == 1:
+        result = train(settings.model, settings.train, catalog, split, folder,
+                       log=lambda metrics, step: tracking.log_metrics(metrics, step))
+        return result.model, _summary(result)
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    distributor = TorchDistributor(num_processes=settings.train.processes, local_mode=True,
+                                   use_gpu=settings.train.device.startswith("cuda"))
+    outcome = distributor.run(_train_worker, settings, catalog, split, str(folder),
+                              settings.tracking_uri, run_id)
+    model = LigerModel.from_config(settings.model, catalog.code_sizes, catalog.text_dim)
+    model.load_state_dict(outcome.pop("state"))
+    return model, outcome
+
+
+def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
+    inputs = load_model_inputs(warehouse, settings, ds)
+    with tracking.stage_run(settings, "train", ds) as active:
+        sequences = sequences_in_space(inputs.sequences["items"], inputs.space)
+        split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
+        model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds), active.info.run_id)
+        recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
+                                  inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
+                                                    "mode": settings.model.mode})
+        version = register_recommender(recommender)
+        tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version})
+        stats = {"recommender_version": version, "rqvae_version": inputs.rqvae_version,
+                 "train_examples": len(split.train), "in_set_items": int(split.in_set.sum()),
+                 "cold_items": int((~split.in_set).sum()), "steps": summary["step"],
+                 "resumed_from_step": summary["start_step"], "stopped_reason": summary["stopped_reason"],
+                 "samples_per_second": round(summary["samples_per_second"], 1),
+                 "train_seconds": round(summary["seconds"], 1),
+                 **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
+        tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("train", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

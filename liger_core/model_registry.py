@@ -1,0 +1,115 @@
+"""MLflow Model Registry: the ``rqvae`` and ``recommender`` models.
+
+Every version is self-contained (weights, config, and for the recommender the catalog
+snapshot) and is a pyfunc model, so ``mlflow.pyfunc.load_model("models:/rqvae@champion")``
+maps embeddings to codes, and ``models:/recommender@champion`` maps histories to top-K
+items, anywhere MLflow runs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from liger_core.config import RQVAEConfig
+from liger_core.errors import ConfigError
+from liger_core.recommender import Recommender
+from liger_core.rqvae import RQVAE
+from liger_core.rqvae_io import encode_embeddings, load_rqvae_file, save_rqvae
+
+RQVAE_MODEL = "rqvae"
+RECOMMENDER_MODEL = "recommender"
+PIP_REQUIREMENTS = ["torch==2.13.0", "pandas", "numpy"]
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
+    """pyfunc face of a registered RQ-VAE: ``embedding`` column in, ``codes`` column out."""
+
+    def load_context(self, context) -> None:
+        self.rqvae, self.config = load_rqvae_file(Path(context.artifacts["rqvae"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        codes = encode_embeddings(self.rqvae, model_input["embedding"].tolist())
+        return pd.DataFrame({"codes": list(codes)})
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+    """``items`` column (lists of item_idx, oldest first) in; one row per recommendation out."""
+
+    def load_context(self, context) -> None:
+        self.recommender = Recommender.load(Path(context.artifacts["bundle"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        params = params or {}
+        return self.recommender.recommend(model_input["items"].tolist(), int(params.get("k", 20)),
+                                          exclude_history=bool(params.get("exclude_history", True)))
+
+
+def _register(name: str, python_model: mlflow.pyfunc.PythonModel, artifacts: dict[str, str]) -> str:
+    info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts=artifacts,
+                                   registered_model_name=name, pip_requirements=PIP_REQUIREMENTS)
+    return str(info.registered_model_version)
+
+
+def register_rqvae(model: RQVAE, cfg: RQVAEConfig) -> str:
+    """Log the model in the active run and register a new version; returns the version.
+
+    The first version becomes ``champion``; later ones are ``challenger`` until promoted
+    together with a recommender trained on their IDs (nightly assignment follows champion).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_rqvae(model, cfg, Path(tmp) / "rqvae.pt")
+        version = _register(RQVAE_MODEL, RQVAEPyfunc(), {"rqvae": str(path)})
+    client = MlflowClient()
+    alias = CHALLENGER if has_alias(RQVAE_MODEL, CHAMPION) else CHAMPION
+    client.set_registered_model_alias(RQVAE_MODEL, alias, version)
+    return version
+
+
+def register_recommender(recommender: Recommender) -> str:
+    """Register a new ``recommender`` version as ``challenger``; evaluation decides promotion."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = recommender.save(Path(tmp) / "bundle")
+        version = _register(RECOMMENDER_MODEL, RecommenderPyfunc(), {"bundle": str(folder)})
+    MlflowClient().set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
+    return version
+
+
+def load_recommender(ref: str) -> tuple[Recommender, str]:
+    version = resolve_version(RECOMMENDER_MODEL, ref)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL}/{version}")
+    return pyfunc.unwrap_python_model().recommender, version
+
+
+def has_alias(name: str, alias: str) -> bool:
+    try:
+        MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return False
+    return True
+
+
+def resolve_version(name: str, ref: str) -> str:
+    """``ref`` is a version number or an alias; a clear error when neither exists."""
+    client = MlflowClient()
+    try:
+        if ref.isdigit():
+            return str(client.get_model_version(name, ref).version)
+        return str(client.get_model_version_by_alias(name, ref).version)
+    except MlflowException:
+        raise ConfigError(f"model '{name}' has no version or alias '{ref}' in the MLflow registry; "
+                          "train one first (semantic_ids --mode train)") from None
+
+
+def load_rqvae(ref: str) -> tuple[RQVAE, RQVAEConfig, str]:
+    version = resolve_version(RQVAE_MODEL, ref)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{RQVAE_MODEL}/{version}")
+    wrapper = pyfunc.unwrap_python_model()
+    return wrapper.rqvae, wrapper.config, version

@@ -1,0 +1,27 @@
+"""Figures logged with training runs (headless: the Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from liger_core.rqvae import TrainReport  # noqa: E402
+
+
+def rqvae_figures(report: TrainReport, codes: np.ndarray, codebook_size: int) -> dict[str, plt.Figure]:
+    """``loss_curve``: training loss per epoch; ``code_usage``: items per code, one panel per level."""
+    loss, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(report.losses) + 1), report.losses)
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="RQ-VAE training loss")
+    levels = codes.shape[1]
+    usage, axes = plt.subplots(1, levels, figsize=(4 * levels, 3.2), squeeze=False)
+    for level, axis in enumerate(axes[0]):
+        counts = np.bincount(codes[:, level], minlength=codebook_size)
+        axis.bar(np.arange(codebook_size), counts, width=1.0)
+        axis.set(title=f"level {level + 1}: {(counts > 0).mean():.0%} of codes used",
+                 xlabel="code", ylabel="items")
+    usage.tight_layout()
+    return {"loss_curve": loss, "code_usage": usage}

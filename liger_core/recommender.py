@@ -1,0 +1,112 @@
+"""A trained recommender as one self-contained bundle: weights, config and the catalog
+snapshot (semantic IDs, text embeddings, item ids, which items were in training).
+
+The bundle is what MLflow registers as ``recommender``; ``with_catalog`` swaps in tonight's
+catalog so items added since training (with IDs from the same RQ-VAE version) are ranked
+as cold-start candidates without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from liger_core.catalog import Catalog
+from liger_core.config import ModelConfig
+from liger_core.errors import DataError
+from liger_core.model import Items, LigerModel
+from liger_core.retrieval import SOURCES, PrefixIndex, all_item_vectors, recommend
+from liger_core.sequences import pad_histories
+from liger_core.training_data import ItemSpace
+
+WEIGHTS, ARRAYS, META = "weights.pt", "catalog.npz", "meta.json"
+
+
+@dataclass(frozen=True)
+class Recommender:
+    model: LigerModel
+    model_config: ModelConfig
+    catalog: Catalog
+    space: ItemSpace  # item_idx of each catalog row
+    in_set: np.ndarray  # bool per catalog row: seen in training
+    item_ids: np.ndarray  # external item_id per catalog row
+    meta: dict  # rqvae_version, trained_ds, mode, ...
+
+    def save(self, folder: Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": self.model.state_dict()}, folder / WEIGHTS)
+        np.savez(folder / ARRAYS, sid=self.catalog.sid, text=self.catalog.text,
+                 item_idx=self.space.item_idx, in_set=self.in_set, item_ids=self.item_ids.astype(str))
+        (folder / META).write_text(json.dumps({
+            **self.meta, "model_config": self.model_config.model_dump(),
+            "code_sizes": list(self.catalog.code_sizes)}, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> Recommender:
+        folder = Path(folder)
+        meta = json.loads((folder / META).read_text())
+        config = ModelConfig.model_validate(meta.pop("model_config"))
+        sizes = tuple(meta.pop("code_sizes"))
+        with np.load(folder / ARRAYS) as arrays:
+            catalog = Catalog(sid=arrays["sid"], text=arrays["text"], code_sizes=sizes)
+            space, in_set, item_ids = ItemSpace(arrays["item_idx"]), arrays["in_set"], arrays["item_ids"]
+        model = LigerModel.from_config(config, sizes, catalog.text_dim)
+        model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)["state"])
+        return cls(model.eval(), config, catalog, space, in_set, item_ids, meta)
+
+    def with_catalog(self, catalog: Catalog, space: ItemSpace, item_ids: np.ndarray) -> Recommender:
+        """Same model over another catalog; items not seen in training become cold-start."""
+        if catalog.code_sizes != self.catalog.code_sizes:
+            raise DataError(f"catalog code sizes {catalog.code_sizes} differ from the model's "
+                            f"{self.catalog.code_sizes}: semantic IDs come from another RQ-VAE setup")
+        trained = self.space.item_idx[self.in_set]
+        return replace(self, catalog=catalog, space=space, item_ids=np.asarray(item_ids),
+                       in_set=np.isin(space.item_idx, trained))
+
+    def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = 20,
+                  cold_cap: int = 512, exclude_history: bool = True, batch_users: int = 256,
+                  device: str = "cpu") -> pd.DataFrame:
+        """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
+        score, source. Items of a history that are not in the catalog are ignored."""
+        model = self.model.to(device)
+        items = Items.from_catalog(self.catalog, device)
+        in_set = np.flatnonzero(self.in_set)
+        index = PrefixIndex(self.catalog.sid, in_set, self.catalog.code_sizes).to(device)
+        cold = torch.from_numpy(np.flatnonzero(~self.in_set)).to(device)
+        vectors = all_item_vectors(model, items.text) if model.dense else None
+        parts = []
+        for start in range(0, len(histories), batch_users):
+            chunk = [self._positions(h) for h in histories[start:start + batch_users]]
+            history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
+            ranked = recommend(model, history, items, index, cold, vectors, k, beams=beams,
+                               cold_cap=cold_cap, exclude_history=exclude_history)
+            parts.append(self._rows(ranked, start))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["row", "rank", "item_idx", "item_id", "score", "source"])
+
+    def _positions(self, history: Sequence[int]) -> np.ndarray:
+        pos = self.space.positions(np.asarray(history, dtype=np.int64))
+        pos = pos[pos >= 0]
+        if pos.size == 0:
+            raise DataError("a history has no item of the catalog; nothing to recommend from")
+        return pos
+
+    def _rows(self, ranked, start: int) -> pd.DataFrame:
+        items = ranked.items.cpu().numpy()
+        rows, ranks = np.nonzero(items >= 0)
+        positions = items[rows, ranks]
+        source = ranked.source.cpu().numpy()[rows, ranks]
+        return pd.DataFrame({
+            "row": rows + start, "rank": ranks + 1,
+            "item_idx": self.space.item_idx[positions], "item_id": self.item_ids[positions],
+            "score": ranked.scores.cpu().numpy()[rows, ranks].astype(np.float64),
+            "source": np.asarray(SOURCES)[source],
+        })

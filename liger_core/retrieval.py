@@ -1,0 +1,341 @@
+"""Generative, dense and hybrid (LIGER) top-k retrieval, and their evaluation.
+
+Generative retrieval runs a beam search over semantic IDs, constrained by a prefix index
+so that every finished beam is a real in-set item. Dense retrieval scores items by cosine
+between the model's query and item vectors. Hybrid retrieval (LIGER) lets the dense head
+rank the union of the beam's candidates and the cold-start items, which the beam can never
+produce because they are not in the index (DESIGN §1, §5).
+
+All results are ``Ranked`` tensors [B, K], best first, padded with item -1 / score -inf
+when fewer than K items qualify.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from liger_core.errors import DataError
+from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k
+from liger_core.model import Encoded, Items, LigerModel
+from liger_core.sequences import Examples
+
+SOURCES = ("generative", "cold_start")  # names of the codes in Ranked.source
+ITEM_CHUNK = 65_536  # items per forward pass when projecting a whole catalog
+
+
+class Ranked(NamedTuple):
+    items: Tensor  # [B, K] item_idx, -1 = no item
+    scores: Tensor  # [B, K] descending, -inf where items is -1
+    source: Tensor | None = None  # [B, K] int8 index into SOURCES (hybrid only)
+
+
+class PrefixIndex:
+    """Trie over the semantic IDs of an item subset (the in-set items).
+
+    Level l stores its edges in CSR form: the children of depth-l node n are entries
+    ptr[n]:ptr[n+1] of (code, child). A child is a depth-(l+1) node id, or at the last
+    level the item_idx itself, so a finished beam maps to its item in O(1) by construction.
+    """
+
+    def __init__(self, sid: np.ndarray, item_idx: np.ndarray, code_sizes: Sequence[int]) -> None:
+        sub, item_idx = np.asarray(sid)[item_idx], np.asarray(item_idx, dtype=np.int64)
+        if len(item_idx) == 0:
+            raise DataError("prefix index needs at least one item; the in-set is empty")
+        order = np.lexsort(sub.T[::-1])
+        codes, items = sub[order], item_idx[order]
+        changed = np.ones_like(codes, dtype=bool)
+        changed[1:] = codes[1:] != codes[:-1]
+        # starts[i, l]: row i opens a new prefix of length l + 1
+        starts = np.logical_or.accumulate(changed, axis=1)
+        if starts[:, -1].sum() != len(items):
+            raise DataError("prefix index: two items share a semantic ID")
+        self.code_sizes = tuple(int(s) for s in code_sizes)
+        self.n_items = len(items)
+        self.levels: list[tuple[Tensor, Tensor, Tensor]] = []
+        node = np.zeros(len(items), dtype=np.int64)  # depth-0 node of each row: the root
+        for level in range(codes.shape[1]):
+            rows = np.flatnonzero(starts[:, level])
+            child_node = np.cumsum(starts[:, level]) - 1
+            child = items[rows] if level == codes.shape[1] - 1 else child_node[rows]
+            counts = np.bincount(node[rows], minlength=int(node.max()) + 1)
+            ptr = np.concatenate([[0], np.cumsum(counts)])
+            self.levels.append((torch.from_numpy(ptr), torch.from_numpy(codes[rows, level].copy()),
+                                torch.from_numpy(child)))
+            node = child_node
+
+    def to(self, device: torch.device | str) -> PrefixIndex:
+        self.levels = [tuple(t.to(device) for t in lv) for lv in self.levels]  # type: ignore[misc]
+        return self
+
+    def children(self, level: int, nodes: Tensor) -> Tensor:
+        """[R, code_sizes[level]] child of each node per code, -1 where the code is not
+        allowed (and for every code of a dead node, -1)."""
+        ptr, codes, child = self.levels[level]
+        out = torch.full((len(nodes), self.code_sizes[level]), -1, dtype=torch.long,
+                         device=nodes.device)
+        live = nodes >= 0
+        node = nodes.clamp_min(0)
+        start = ptr[node]
+        count = torch.where(live, ptr[node + 1] - start, 0)
+        row = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), count)
+        first = torch.repeat_interleave(count.cumsum(0) - count, count)
+        edge = torch.arange(len(row), device=nodes.device) - first + start[row]
+        out[row, codes[edge]] = child[edge]
+        return out
+
+
+@torch.no_grad()
+def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, beams: int = 20,
+                    exclude: Tensor | None = None) -> Ranked:
+    """Constrained beam search: [B, beams] distinct in-set items by cumulative log-prob.
+
+    At each level a beam may only extend its prefix by a code the index allows, so no
+    invalid ID is ever produced. Beams start as one live beam per user (the others at
+    -inf), so fewer than ``beams`` live candidates simply leave -1 padding at the end.
+    """
+    batch, width = encoded.memory.shape[0], beams
+    memory = model.decoder_memory(encoded)
+    device = encoded.memory.device
+    scores = torch.full((batch, width), -torch.inf, device=device)
+    scores[:, 0] = 0.0
+    nodes = torch.full((batch, width), -1, dtype=torch.long, device=device)
+    nodes[:, 0] = 0
+    prefix = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
+    for level, size in enumerate(index.code_sizes):
+        logits = model.next_code_logits(memory, prefix.flatten(0, 1))
+        child = index.children(level, nodes.flatten())
+        total = scores.reshape(-1, 1) + logits.log_softmax(-1)
+        total = total.masked_fill(child < 0, -torch.inf).view(batch, width * size)
+        scores, flat = total.topk(width, dim=1)
+        parent = torch.div(flat, size, rounding_mode="floor")
+        nodes = child.view(batch, width * size).gather(1, flat)
+        nodes = nodes.masked_fill(scores == -torch.inf, -1)
+        prefix = torch.cat([prefix.gather(1, parent[..., None].expand(-1, -1, level)),
+                            (flat % size)[..., None]], dim=2)
+    ranked = Ranked(nodes, scores)
+    return ranked if exclude is None else _drop_excluded(ranked, exclude)
+
+
+def _drop_excluded(ranked: Ranked, exclude: Tensor) -> Ranked:
+    """Remove items listed in ``exclude`` [B, X] (-1 ignored), keeping order, padding at the end."""
+    hit = (ranked.items[:, :, None] == exclude[:, None, :]).any(-1) & (ranked.items >= 0)
+    scores = ranked.scores.masked_fill(hit, -torch.inf)
+    scores, order = scores.sort(dim=1, descending=True, stable=True)
+    items = ranked.items.gather(1, order).masked_fill(scores == -torch.inf, -1)
+    return Ranked(items, scores)
+
+
+@torch.no_grad()
+def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, k: int,
+               exclude: Tensor | None = None) -> Ranked:
+    """Top-k of ``candidate_item_idx`` [M] by cosine of ``query`` [B, d] with their unit-norm
+    ``item_vectors`` [M, d]; items in ``exclude`` [B, X] (-1 ignored) are never returned.
+    Exact (one matmul): callers batch users so that B x M scores fit in memory."""
+    scores = query.float() @ item_vectors.float().T
+    if exclude is not None and len(candidate_item_idx):
+        column = torch.full((int(candidate_item_idx.max()) + 1,), -1, dtype=torch.long,
+                            device=scores.device)
+        column[candidate_item_idx] = torch.arange(len(candidate_item_idx), device=scores.device)
+        known = (exclude >= 0) & (exclude < len(column))
+        col = column[exclude.clamp(0, len(column) - 1)]
+        row = torch.arange(len(exclude), device=scores.device)[:, None].expand_as(exclude)
+        hit = known & (col >= 0)
+        scores[row[hit], col[hit]] = -torch.inf
+    top, pos = scores.topk(min(k, scores.shape[1]), dim=1)
+    items = candidate_item_idx[pos].masked_fill(top == -torch.inf, -1)
+    missing = k - top.shape[1]
+    if missing:
+        items = torch.cat([items, items.new_full((len(items), missing), -1)], dim=1)
+        top = torch.cat([top, top.new_full((len(top), missing), -torch.inf)], dim=1)
+    return Ranked(items, top)
+
+
+@torch.no_grad()
+def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
+                cold_items: Tensor, k: int, cold_cap: int = 512,
+                exclude: Tensor | None = None) -> Ranked:
+    """LIGER: rank the beam's candidates [B, K] plus cold-start items by the dense head.
+
+    ``item_vectors`` [N, d] covers the whole catalog (indexed by item_idx). When there are
+    more than ``cold_cap`` cold items, each user keeps only the ``cold_cap`` nearest ones
+    (exact matmul top-n), which bounds the work per user whatever the cold set's size.
+    ``source`` says where each result came from (index into SOURCES).
+    """
+    present = generative_items >= 0
+    if exclude is not None:
+        present &= ~(generative_items[:, :, None] == exclude[:, None, :]).any(-1)
+    gen_vectors = item_vectors[generative_items.clamp_min(0)]
+    gen_scores = torch.einsum("bd,bkd->bk", query.float(), gen_vectors.float())
+    gen_scores = gen_scores.masked_fill(~present, -torch.inf)
+    candidates, scores = [generative_items.masked_fill(~present, -1)], [gen_scores]
+    if len(cold_items):
+        cold = dense_topk(query, item_vectors[cold_items], cold_items,
+                          min(cold_cap, len(cold_items)), exclude)
+        also_generative = (cold.items[:, :, None] == generative_items[:, None, :]).any(-1)
+        candidates.append(cold.items)
+        scores.append(cold.scores.masked_fill(also_generative, -torch.inf))
+    all_items, all_scores = torch.cat(candidates, 1), torch.cat(scores, 1)
+    source = torch.zeros_like(all_items, dtype=torch.int8)
+    source[:, generative_items.shape[1]:] = 1
+    k_out = min(k, all_items.shape[1])
+    top, pos = all_scores.topk(k_out, dim=1)
+    items = all_items.gather(1, pos).masked_fill(top == -torch.inf, -1)
+    source = source.gather(1, pos)
+    if k_out < k:
+        pad = k - k_out
+        items = torch.cat([items, items.new_full((len(items), pad), -1)], 1)
+        top = torch.cat([top, top.new_full((len(top), pad), -torch.inf)], 1)
+        source = torch.cat([source, source.new_zeros(len(source), pad)], 1)
+    return Ranked(items, top, source)
+
+
+@torch.no_grad()
+def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
+    """Dense vectors [N, d] for every item, ITEM_CHUNK rows at a time."""
+    return torch.cat([model.item_vectors(chunk) for chunk in text.split(ITEM_CHUNK)])
+
+
+@torch.no_grad()
+def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixIndex,
+              cold_items: Tensor, vectors: Tensor | None, k: int, *, beams: int = 20,
+              cold_cap: int = 512, exclude_history: bool = True) -> Ranked:
+    """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
+    with max(beams, k) beams (tiger) or dense over the whole catalog (dense).
+    ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``: ``all_item_vectors``
+    (None in tiger mode). Runs in eval mode whatever mode the model is in."""
+    exclude = history if exclude_history else None
+    with _eval_mode(model):
+        encoded = model.encode(history, items)
+        if model.generative and model.dense:
+            generated = generative_topk(model, encoded, index, beams, exclude)
+            return hybrid_topk(encoded.query, vectors, generated.items, cold_items, k, cold_cap,
+                               exclude)
+        if model.generative:
+            top = generative_topk(model, encoded, index, max(beams, k), exclude)
+            return Ranked(top.items[:, :k], top.scores[:, :k],
+                          torch.zeros_like(top.items[:, :k], dtype=torch.int8))
+        everything = torch.arange(len(vectors), device=vectors.device)
+        ranked = dense_topk(encoded.query, vectors, everything, k, exclude)
+        return ranked._replace(source=torch.isin(ranked.items, cold_items).to(torch.int8))
+
+
+@contextmanager
+def _eval_mode(model: LigerModel) -> Iterator[None]:
+    """No dropout while ranking; the caller's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+SEGMENTS = (None, "cold", "inset")  # all targets, cold-start targets, in-set targets
+METRICS = (("recall", recall_at_k), ("ndcg", ndcg_at_k))
+
+
+def methods(model: LigerModel) -> list[str]:
+    """Retrieval methods the model's mode supports."""
+    return (["generative"] * model.generative + ["dense"] * model.dense
+            + ["hybrid"] * (model.generative and model.dense))
+
+
+def metric_names(model: LigerModel, ks: Sequence[int] = (5, 10), split: str = "val") -> list[str]:
+    """Every metric ``evaluate`` can report for this model (segments may be absent)."""
+    return [metric_name(split, method, metric, k, segment) for method in methods(model)
+            for metric, _ in METRICS for k in ks for segment in SEGMENTS]
+
+
+def _users(split: str, segment: str | None) -> str:
+    return f"{split}_users" + (f"_{segment}" if segment else "")
+
+
+@torch.no_grad()
+def evaluate_sums(
+    model: LigerModel,
+    examples: Examples,
+    items: Items,
+    index: PrefixIndex,
+    cold_items: Tensor,
+    *,
+    beams: int = 20,
+    cold_cap: int = 512,
+    ks: Sequence[int] = (5, 10),
+    batch_size: int = 256,
+    split: str = "val",
+    exclude_history: bool = False,
+) -> dict[str, float]:
+    """Per-user metric sums (not means) by name, plus user counts ``{split}_users[_cold|_inset]``.
+
+    Sums add up across data-parallel workers; ``finish`` turns them into means. Methods
+    the model's mode lacks are skipped: tiger has no dense head, dense has no decoder.
+    Dense retrieval ranks the whole catalog, generative the in-set items, hybrid both.
+    """
+    device = items.sid.device
+    all_idx = torch.arange(len(items.sid), device=device)
+    # Every key exists even for an empty shard, so workers can sum them position by position.
+    sums = dict.fromkeys([_users(split, s) for s in SEGMENTS] + metric_names(model, ks, split), 0.0)
+    with _eval_mode(model):
+        vectors = all_item_vectors(model, items.text) if model.dense else None
+        for start in range(0, len(examples), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(examples)))
+            history, targets = examples.batch(rows, model.max_history)
+            history_t = torch.from_numpy(history).to(device)
+            ranked = _rank_all(model, model.encode(history_t, items), index, cold_items, vectors,
+                               all_idx, beams, cold_cap, max(ks),
+                               history_t if exclude_history else None)
+            cold = examples.is_cold[rows]
+            masks = dict(zip(SEGMENTS, (np.ones_like(cold), cold, ~cold)))
+            for segment, mask in masks.items():
+                sums[_users(split, segment)] += float(mask.sum())
+            for method, result in ranked.items():
+                top = result.items.cpu().numpy()
+                for k in ks:
+                    for metric, fn in METRICS:
+                        values = fn(top, targets, k)
+                        for segment, mask in masks.items():
+                            name = metric_name(split, method, metric, k, segment)
+                            sums[name] += float(values[mask].sum())
+    return sums
+
+
+def _rank_all(model: LigerModel, encoded: Encoded, index: PrefixIndex, cold_items: Tensor,
+              vectors: Tensor | None, all_idx: Tensor, beams: int, cold_cap: int, k: int,
+              exclude: Tensor | None) -> dict[str, Ranked]:
+    """Every method the mode supports, from one encoding of the histories."""
+    ranked: dict[str, Ranked] = {}
+    if model.generative:
+        ranked["generative"] = generative_topk(model, encoded, index, beams, exclude)
+    if model.dense:
+        ranked["dense"] = dense_topk(encoded.query, vectors, all_idx, k, exclude)
+    if model.generative and model.dense:
+        ranked["hybrid"] = hybrid_topk(encoded.query, vectors, ranked["generative"].items,
+                                       cold_items, k, cold_cap, exclude)
+    return ranked
+
+
+def finish(sums: dict[str, float], split: str = "val") -> dict[str, float]:
+    """Means from ``evaluate_sums`` (summed over workers); segments without users are left out."""
+    out: dict[str, float] = {}
+    for name, total in sums.items():
+        if name.startswith(f"{split}_users"):
+            out[name] = total
+            continue
+        segment = name.rsplit("_", 1)[1] if name.endswith(("_cold", "_inset")) else None
+        users = sums[_users(split, segment)]
+        if users > 0:
+            out[name] = total / users
+    return out
+
+
+def evaluate(model: LigerModel, examples: Examples, items: Items, index: PrefixIndex,
+             cold_items: Tensor, *, split: str = "val", **options: Any) -> dict[str, float]:
+    """Mean Recall/NDCG@k per method over all, cold-start and in-set targets, in one process
+    (options as for ``evaluate_sums``)."""
+    return finish(evaluate_sums(model, examples, items, index, cold_items, split=split, **options),
+                  split)

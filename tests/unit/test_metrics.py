@@ -1,0 +1,44 @@
+import math
+
+import numpy as np
+import pytest
+
+from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k, target_rank
+
+RANKED = np.array([
+    [7, 3, 9, -1],  # target 7 at rank 0
+    [1, 2, 3, 4],   # target 4 at rank 3
+    [5, 6, -1, -1],  # target 8 missing
+])
+TARGETS = np.array([7, 4, 8])
+
+
+def test_target_rank_is_zero_based_and_minus_one_when_absent():
+    assert target_rank(RANKED, TARGETS).tolist() == [0, 3, -1]
+
+
+def test_padding_never_matches():
+    assert target_rank(np.array([[-1, -1]]), np.array([0])).tolist() == [-1]
+
+
+@pytest.mark.parametrize("k, expected", [(1, [1, 0, 0]), (3, [1, 0, 0]), (4, [1, 1, 0]), (10, [1, 1, 0])])
+def test_recall_counts_targets_within_k(k, expected):
+    assert recall_at_k(RANKED, TARGETS, k).tolist() == expected
+
+
+def test_ndcg_discounts_by_log2_of_rank_plus_two():
+    values = ndcg_at_k(RANKED, TARGETS, 4)
+    assert values[0] == 1.0
+    assert values[1] == pytest.approx(1 / math.log2(5))
+    assert values[2] == 0.0
+    assert ndcg_at_k(RANKED, TARGETS, 3)[1] == 0.0  # rank 3 is outside the top 3
+
+
+def test_means_over_a_batch():
+    assert recall_at_k(RANKED, TARGETS, 4).mean() == pytest.approx(2 / 3)
+    assert ndcg_at_k(RANKED, TARGETS, 4).mean() == pytest.approx((1 + 1 / math.log2(5)) / 3)
+
+
+def test_metric_names():
+    assert metric_name("val", "hybrid", "ndcg", 10) == "val_hybrid_ndcg@10"
+    assert metric_name("test", "dense", "recall", 5, "cold") == "test_dense_recall@5_cold"
