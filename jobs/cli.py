@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Callable, Sequence
 
-from jobs import build_sequences, embed_items, ingest, semantic_ids
+from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
 from jobs.common import add_common_args, settings_from, setup_logging
 from jobs.spark import spark_session
 from liger_core.config import Settings
@@ -23,6 +23,9 @@ STAGES: dict[str, Callable[..., dict]] = {
     "rqvae-train": semantic_ids.run_train,
     "assign-ids": semantic_ids.run_assign,
     "sequences": build_sequences.run,
+    "train": train.run,
+    "evaluate": evaluate.run,
+    "recommend": recommend.run,
 }
 PIPELINE = ("ingest", "embed", "rqvae-train", "sequences")
 

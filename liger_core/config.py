@@ -172,6 +172,29 @@ class TrainConfig(_Section):
     mixed_precision: bool = True  # bf16 autocast, used on CUDA only
 
 
+class EvaluateConfig(_Section):
+    """Offline evaluation on the test split, and the promotion gate on the validation split."""
+
+    model: str = "challenger"  # recommender version or alias to evaluate
+    beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100])
+    users: int = Field(0, ge=0)  # 0: every test user; else a fixed random subset
+    gate_metric: str = "val_hybrid_ndcg@10"
+    gate_tolerance: float = Field(0.0, ge=0)  # allowed drop vs champion (absolute)
+
+
+class RecommendConfig(_Section):
+    model: str = "champion"  # recommender version or alias used for serving
+    k: int = Field(20, ge=1)
+    beams: int = Field(20, ge=1)
+    exclude_history: bool = True
+    batch_users: int = Field(256, ge=1)
+    partitions: int = Field(0, ge=0)  # 0: one per Spark core
+
+
+class PublishConfig(_Section):
+    postgres_dsn: str | None = None  # export recommendations/ds=… to PostgreSQL when set
+
+
 class Settings(_Section):
     profile: str = "cpu"
     paths: PathsConfig = PathsConfig()
@@ -183,6 +206,9 @@ class Settings(_Section):
     semantic_ids: SemanticIdConfig = SemanticIdConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    recommend: RecommendConfig = RecommendConfig()
+    publish: PublishConfig = PublishConfig()
 
     @property
     def tracking_uri(self) -> str:

@@ -21,6 +21,7 @@ from liger_core.errors import ConfigError
 from liger_core.recommender import Recommender
 from liger_core.rqvae import RQVAE
 from liger_core.rqvae_io import encode_embeddings, load_rqvae_file, save_rqvae
+from liger_core.tracking import metric_key
 
 RQVAE_MODEL = "rqvae"
 RECOMMENDER_MODEL = "recommender"
@@ -113,3 +114,26 @@ def load_rqvae(ref: str) -> tuple[RQVAE, RQVAEConfig, str]:
     pyfunc = mlflow.pyfunc.load_model(f"models:/{RQVAE_MODEL}/{version}")
     wrapper = pyfunc.unwrap_python_model()
     return wrapper.rqvae, wrapper.config, version
+
+
+def tag_metric(name: str, version: str, metric: str, value: float) -> None:
+    """Record a version's gate metric on the version itself, for later comparisons."""
+    MlflowClient().set_model_version_tag(name, version, metric_key(metric), str(value))
+
+
+def champion_metric(name: str, metric: str) -> float | None:
+    """The champion's recorded ``metric``; None when there is no champion (or no record)."""
+    try:
+        champion = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    value = champion.tags.get(metric_key(metric))
+    return float(value) if value is not None else None
+
+
+def promote(recommender_version: str, rqvae_version: str) -> None:
+    """Make the recommender and the RQ-VAE whose IDs it was trained on champions together,
+    so nightly ID assignment and serving always agree on the ID space."""
+    client = MlflowClient()
+    client.set_registered_model_alias(RECOMMENDER_MODEL, CHAMPION, recommender_version)
+    client.set_registered_model_alias(RQVAE_MODEL, CHAMPION, rqvae_version)

@@ -25,3 +25,15 @@ def rqvae_figures(report: TrainReport, codes: np.ndarray, codebook_size: int) ->
                  xlabel="code", ylabel="items")
     usage.tight_layout()
     return {"loss_curve": loss, "code_usage": usage}
+
+
+def hybrid_sweep_figure(sweep) -> plt.Figure:
+    """Hybrid Recall@10 / NDCG@10 against the number of beams K, per target segment."""
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for axis, metric in zip(axes, ("R@10", "N@10")):
+        for segment, rows in sweep.groupby("segment"):
+            axis.plot(rows["K"], rows[metric], marker="o", label=segment)
+        axis.set(xlabel="beams K", ylabel=metric, title=f"LIGER hybrid {metric}")
+        axis.legend()
+    figure.tight_layout()
+    return figure

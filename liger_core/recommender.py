@@ -8,10 +8,12 @@ as cold-start candidates without retraining.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,8 @@ from liger_core.sequences import pad_histories
 from liger_core.training_data import ItemSpace
 
 WEIGHTS, ARRAYS, META = "weights.pt", "catalog.npz", "meta.json"
+RECOMMENDATION_COLUMNS = ["user_id", "rank", "item_id", "item_idx", "score", "source", "shared_prefix"]
+_LOADED: dict[str, "Recommender"] = {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,23 @@ class Recommender:
         model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)["state"])
         return cls(model.eval(), config, catalog, space, in_set, item_ids, meta)
 
+    def to_bytes(self) -> dict[str, bytes]:
+        """The bundle's files, for a Spark broadcast to executors."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save(Path(tmp))
+            return {name: (folder / name).read_bytes() for name in (WEIGHTS, ARRAYS, META)}
+
+    @classmethod
+    def from_bytes(cls, files: dict[str, bytes]) -> Recommender:
+        """Load once per process (executors reuse Python workers across tasks)."""
+        key = hashlib.sha1(b"".join(files[name] for name in sorted(files))).hexdigest()
+        if key not in _LOADED:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, blob in files.items():
+                    Path(tmp, name).write_bytes(blob)
+                _LOADED[key] = cls.load(Path(tmp))
+        return _LOADED[key]
+
     def with_catalog(self, catalog: Catalog, space: ItemSpace, item_ids: np.ndarray) -> Recommender:
         """Same model over another catalog; items not seen in training become cold-start."""
         if catalog.code_sizes != self.catalog.code_sizes:
@@ -92,6 +113,13 @@ class Recommender:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["row", "rank", "item_idx", "item_id", "score", "source"])
 
+    def shared_prefix(self, history: Sequence[int], item_idx: np.ndarray) -> np.ndarray:
+        """Per item: leading codes shared with the closest item of ``history`` (provenance)."""
+        past = self.catalog.sid[self._positions(history)]
+        codes = self.catalog.sid[self.space.positions(np.asarray(item_idx, dtype=np.int64))]
+        same = codes[:, None, :] == past[None, :, :]
+        return np.cumprod(same, axis=2).sum(axis=2).max(axis=1)
+
     def _positions(self, history: Sequence[int]) -> np.ndarray:
         pos = self.space.positions(np.asarray(history, dtype=np.int64))
         pos = pos[pos >= 0]
@@ -110,3 +138,22 @@ class Recommender:
             "score": ranked.scores.cpu().numpy()[rows, ranks].astype(np.float64),
             "source": np.asarray(SOURCES)[source],
         })
+
+
+def recommend_frames(frames: Iterable[pd.DataFrame], bundle: dict[str, bytes], k: int, *, beams: int,
+                     exclude_history: bool, batch_users: int, threads: int = 0) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top-k per user."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    recommender = Recommender.from_bytes(bundle)
+    for frame in frames:
+        if frame.empty:
+            continue
+        histories = frame["items"].tolist()
+        top = recommender.recommend(histories, k, beams=beams, exclude_history=exclude_history,
+                                    batch_users=batch_users)
+        top["user_id"] = frame["user_id"].to_numpy()[top["row"].to_numpy()]
+        top["shared_prefix"] = np.concatenate([
+            recommender.shared_prefix(histories[row], group["item_idx"].to_numpy())
+            for row, group in top.groupby("row", sort=False)]) if len(top) else []
+        yield top[RECOMMENDATION_COLUMNS]

@@ -84,3 +84,8 @@ def log_figure(figure, artifact_path: str) -> None:
 
     mlflow.log_figure(figure, artifact_path)
     plt.close(figure)
+
+
+def log_table(frame, artifact_file: str) -> None:
+    """A small result table as a JSON run artifact (MLflow renders it in the UI)."""
+    mlflow.log_table(frame, artifact_file)

@@ -125,6 +125,43 @@ def sequence_summary(frame: pd.DataFrame, known_items: set[int]) -> pd.DataFrame
     })
 
 
+def recommendations_suite(item_ids: Iterable[str], sources: Sequence[str]) -> list[gxe.Expectation]:
+    """Row checks plus per-user checks on ``recommendation_summary``."""
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "rank"]),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"]),
+        gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=sorted(set(item_ids))),
+        gxe.ExpectColumnValuesToBeInSet(column="source", value_set=list(sources)),
+        gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column="score"),
+        gxe.ExpectColumnValuesToNotBeNull(column="model_version"),
+    ]
+
+
+def recommendation_user_suite() -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="n_rows", column_B="expected_rows"),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="n_rows", column_B="max_rank"),
+        gxe.ExpectColumnValuesToBeInSet(column="scores_sorted", value_set=[True]),
+    ]
+
+
+def recommendation_summary(frame: pd.DataFrame, expected_rows: pd.Series) -> pd.DataFrame:
+    """Per user: rows, highest rank, whether scores fall as rank rises, and the rows expected
+    (K, or fewer when the user's catalog minus history has fewer than K items)."""
+    ordered = frame.sort_values(["user_id", "rank"])
+    grouped = ordered.groupby("user_id", sort=True)
+    summary = pd.DataFrame({
+        "n_rows": grouped.size(),
+        "max_rank": grouped["rank"].max(),
+        "scores_sorted": grouped["score"].apply(lambda s: bool(np.all(np.diff(s.to_numpy()) <= 1e-9))),
+    })
+    summary["expected_rows"] = expected_rows.reindex(summary.index).to_numpy()
+    return summary.reset_index()
+
+
 def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """item_idx, text_hash + per-row dimension, L2 norm and finiteness of ``embedding``."""
     vectors = [np.asarray(v, dtype=np.float64) for v in frame["embedding"]]

@@ -1,15 +1,17 @@
 import numpy as np
 import pytest
 
-from jobs import build_sequences, embed_items, ingest, semantic_ids, train
-from liger_core.model_registry import load_recommender
-from tests.conftest import EVENTS, SMALL_RQVAE, make_settings, write_tsv
+from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
+from jobs.warehouse import Warehouse
+from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
+from tests.conftest import EVENTS, ITEMS, SMALL_RQVAE, make_settings, write_tsv
 
 pytestmark = pytest.mark.spark
-DS = "2026-01-01"
+DS, NEXT_DS = "2026-01-01", "2026-01-02"
 TINY_MODEL = ["model.d_model=16", "model.heads=2", "model.encoder_layers=1", "model.decoder_layers=1",
               "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_steps=2",
-              "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0"]
+              "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0",
+              "evaluate.beam_sweep=[4, 5]"]
 
 
 # Five events per user, so every user has training examples; A3 and A5 occur only as
@@ -46,3 +48,56 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
 
     again = train.run(prepared, DS, spark)  # a retried task resumes from the checkpoint
     assert again["resumed_from_step"] == 6 and again["steps"] == 6
+
+
+def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, prepared):
+    first = train.run(prepared, DS, spark)
+    report = evaluate.run(prepared, DS, spark)
+    assert report["promoted"] and "first version promoted" in report["gate_reason"]
+    assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
+    methods = {(row["segment"], row["method"]) for row in report["table"]}
+    assert methods == {(s, m) for s in ("in-set", "cold-start") for m in ("generative", "dense", "hybrid")}
+    assert {row["K"] for row in report["sweep"]} == {4, 5}
+    for row in report["table"]:
+        assert 0.0 <= row["R@5"] <= row["R@10"] <= 1.0
+    # Generative retrieval can never return a cold item: its cold-start recall is exactly zero.
+    cold_generative = next(r for r in report["table"] if r == {**r, "segment": "cold-start", "method": "generative"})
+    assert cold_generative["R@10"] == 0.0
+
+    # Pretend the champion scored perfectly: a newly trained version must not replace it.
+    tag_metric(RECOMMENDER_MODEL, first["recommender_version"], "val_hybrid_ndcg@10", 1.0)
+    fresh = prepared.model_copy(update={"train": prepared.train.model_copy(update={"seed": 7})})
+    train.checkpoint_dir(prepared, DS).joinpath("last.pt").unlink()
+    second = train.run(fresh, DS, spark)
+    refused = evaluate.run(fresh, DS, spark)
+    assert refused["recommender_version"] == second["recommender_version"] != first["recommender_version"]
+    assert not refused["promoted"] and "kept the champion" in refused["gate_reason"]
+    assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
+
+
+def test_nightly_recommendations_include_items_added_after_training(spark, prepared, tiny_source):
+    trained = train.run(prepared, DS, spark)
+    evaluate.run(prepared, DS, spark)
+    # Next night: A6 joins the catalog; it gets an ID from the champion RQ-VAE, not a retrain.
+    write_tsv(tiny_source / "items.tsv", ITEMS + [("A6", "Nail Polish Remover", "OPI", "Beauty > Makeup > Nails", "4")])
+    ingest.run(prepared, NEXT_DS, spark)
+    embed_items.run(prepared, NEXT_DS, spark)
+    semantic_ids.run_assign(prepared, NEXT_DS, spark)
+    build_sequences.run(prepared, NEXT_DS, spark)
+    settings = prepared.model_copy(update={"recommend": prepared.recommend.model_copy(update={"k": 2})})
+    stats = recommend.run(settings, NEXT_DS, spark)
+    assert stats["recommender_version"] == trained["recommender_version"]
+
+    rows = Warehouse(spark, prepared.paths.warehouse_uri).read("recommendations", NEXT_DS).toPandas()
+    # u1 has seen every old item: with history excluded only A6 (cold, never trained on) is left.
+    u1 = rows[rows["user_id"] == "u1"]
+    assert u1[["rank", "item_id", "source"]].values.tolist() == [[1, "A6", "cold_start"]]
+    for user, group in rows.groupby("user_id"):
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert group["item_id"].is_unique and (group["score"].diff().dropna() <= 1e-9).all()
+        history = set(SEQUENCES[user].split())
+        assert not set(group["item_id"]) & history
+    assert set(rows["source"]) <= {"generative", "cold_start"}
+    assert set(rows["model_version"]) == {trained["recommender_version"]}
+    assert rows["shared_prefix"].between(0, 3).all()
+    assert (rows[rows["item_id"] == "A6"]["source"] == "cold_start").all()

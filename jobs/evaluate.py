@@ -1,0 +1,80 @@
+"""Stage 6: evaluate a recommender version on the test split and gate its promotion.
+
+Reports Recall/NDCG@5/10 for in-set and cold-start targets, for generative, dense and
+hybrid retrieval, hybrid at every K of ``evaluate.beam_sweep``; logs them with a plot; and
+gives the version alias ``champion`` only if its validation metric is not worse than the
+current champion's by more than ``evaluate.gate_tolerance``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pyspark.sql import SparkSession
+
+from jobs.common import stage_main
+from jobs.inputs import load_model_inputs
+from jobs.spark import spark_session
+from jobs.warehouse import Warehouse
+from liger_core import tracking
+from liger_core.config import Settings
+from liger_core.errors import DataError
+from liger_core.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
+from liger_core.model_registry import (RECOMMENDER_MODEL, champion_metric, load_recommender, promote,
+                                       tag_metric)
+from liger_core.plots import hybrid_sweep_figure
+from liger_core.sequences import build_split
+from liger_core.training_data import sequences_in_space
+
+log = logging.getLogger("liger.evaluate")
+
+
+def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    cfg = settings.evaluate
+    inputs = load_model_inputs(Warehouse(spark, settings.paths.warehouse_uri), settings, ds)
+    with tracking.stage_run(settings, "evaluate", ds):
+        recommender, version = load_recommender(cfg.model)
+        if recommender.meta["rqvae_version"] != inputs.rqvae_version:
+            raise DataError(f"recommender v{version} was trained on RQ-VAE v{recommender.meta['rqvae_version']} "
+                            f"IDs but semantic_ids for ds={ds} come from v{inputs.rqvae_version}")
+        recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
+        split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
+                            recommender.model_config.max_history, n_items=inputs.catalog.n_items)
+        metrics = evaluate_recommender(recommender, split, cfg.beam_sweep, cfg.users, settings.train.seed)
+        tracking.log_metrics(metrics)
+        table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
+        tracking.log_table(table, "evaluation/test_metrics.json")
+        if not sweep.empty:
+            tracking.log_figure(hybrid_sweep_figure(sweep), "plots/hybrid_vs_K.png")
+
+        gate_metric = cfg.gate_metric
+        if gate_metric not in metrics:
+            raise DataError(f"evaluate.gate_metric={gate_metric!r} was not computed; "
+                            f"available: {sorted(k for k in metrics if k.startswith('val_'))}")
+        candidate = metrics[gate_metric]
+        decision = promotion_gate(candidate, champion_metric(RECOMMENDER_MODEL, gate_metric),
+                                  cfg.gate_tolerance, gate_metric)
+        tag_metric(RECOMMENDER_MODEL, version, gate_metric, candidate)
+        if decision.promote:
+            promote(version, recommender.meta["rqvae_version"])
+        tracking.log_params({"evaluated_version": version, "promoted": decision.promote,
+                             "gate_reason": decision.reason})
+        log.info("promotion gate for recommender v%s: %s", version, decision.reason)
+        print(f"\nTest split, recommender v{version} (beams={cfg.beam_sweep[0]}):\n"
+              f"{table.to_string(index=False, float_format='%.4f')}")
+        if not sweep.empty:
+            print(f"\nHybrid by number of beams K:\n{sweep.to_string(index=False, float_format='%.4f')}")
+        print(f"\nPromotion: {'PROMOTED' if decision.promote else 'kept champion'} ({decision.reason})")
+    return {"recommender_version": version, "promoted": decision.promote, "gate_reason": decision.reason,
+            "table": table.to_dict(orient="records"), "sweep": sweep.to_dict(orient="records"),
+            **{tracking.metric_key(k): v for k, v in metrics.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("evaluate", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

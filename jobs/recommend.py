@@ -1,0 +1,104 @@
+"""Stage 7 (nightly): champion recommender + user_sequences -> recommendations/ds=….
+
+The model and tonight's catalog are broadcast once; each task loads them once and scores
+its users in batches (``mapInPandas``). Items added since training take part as cold-start
+candidates. Every row says where it came from (``source``) and how many leading semantic-ID
+codes it shares with the user's history (``shared_prefix``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common import stage_main
+from jobs.inputs import load_model_inputs
+from jobs.spark import spark_session
+from jobs.warehouse import Warehouse
+from liger_core import tracking
+from liger_core.config import Settings
+from liger_core.errors import DataError
+from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender
+from liger_core.recommender import recommend_frames
+from liger_core.retrieval import SOURCES
+from liger_core.validation import (recommendation_summary, recommendation_user_suite, recommendations_suite,
+                                   validate_frame)
+
+log = logging.getLogger("liger.recommend")
+OUTPUT_SCHEMA = ("user_id string, rank int, item_id string, item_idx long, score double, source string, "
+                 "shared_prefix int")
+
+
+def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
+    spark = spark or spark_session(settings)
+    cfg = settings.recommend
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
+    inputs = load_model_inputs(warehouse, settings, ds)
+    with tracking.stage_run(settings, "recommend", ds):
+        recommender, version = load_recommender(cfg.model)
+        if recommender.meta["rqvae_version"] != inputs.rqvae_version:
+            raise DataError(f"recommender v{version} uses RQ-VAE v{recommender.meta['rqvae_version']} IDs but "
+                            f"semantic_ids for ds={ds} are from v{inputs.rqvae_version}; assign IDs with the "
+                            "champion RQ-VAE (semantic_ids --mode assign) first")
+        recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
+        bundle = spark.sparkContext.broadcast(recommender.to_bytes())
+        parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
+        local = settings.spark.master.startswith("local")
+        threads = max(1, (os.cpu_count() or 1) // parallelism) if local else 0
+        k, beams, exclude, batch = cfg.k, max(cfg.beams, cfg.k), cfg.exclude_history, cfg.batch_users
+        users = warehouse.read("user_sequences", ds).select("user_id", "items")
+        scored = users.repartition(parallelism).mapInPandas(
+            lambda frames: recommend_frames(frames, bundle.value, k, beams=beams, exclude_history=exclude,
+                                            batch_users=batch, threads=threads), OUTPUT_SCHEMA)
+        generated_at = datetime.now(timezone.utc).replace(microsecond=0)
+        table = scored.select("*", F.lit(RECOMMENDER_MODEL).alias("model_name"), F.lit(version).alias("model_version"),
+                              F.lit(generated_at).cast("timestamp").alias("generated_at"))
+
+        available = _available_per_user(inputs.sequences, len(inputs.space.item_idx),
+                                        recommender.model_config.max_history if exclude else 0)
+        expected = available.clip(upper=k)
+        started = time.perf_counter()
+        warehouse.write(table, "recommendations", ds,
+                        validate=lambda staged: _validate(staged, inputs.item_ids, expected))
+        seconds = time.perf_counter() - started
+        bundle.unpersist()
+        written = warehouse.read("recommendations", ds)
+        mix = {row.source: row["count"] for row in written.groupBy("source").count().collect()}
+        stats = {"users": int(len(inputs.sequences)), "rows": int(sum(mix.values())), "k": k,
+                 "recommender_version": version, "seconds": round(seconds, 1),
+                 "users_per_second": round(len(inputs.sequences) / seconds, 1),
+                 "cold_start_rows": int(mix.get("cold_start", 0)),
+                 "cold_items_in_catalog": int((~recommender.in_set).sum())}
+        tracking.log_metrics({k_: v for k_, v in stats.items() if isinstance(v, (int, float))})
+    return stats
+
+
+def _available_per_user(sequences: pd.DataFrame, n_items: int, window: int) -> pd.Series:
+    """Catalog items each user can be recommended: all, minus the distinct items of the
+    history window the model reads (``window`` = 0: nothing excluded)."""
+    seen = sequences["items"].map(lambda items: len(set(items[-window:]))).to_numpy() if window else 0
+    return pd.Series(n_items - seen, index=sequences["user_id"].to_numpy())
+
+
+def _validate(staged: DataFrame, item_ids, expected: pd.Series) -> None:
+    frame = staged.select("user_id", "rank", "item_id", "score", "source", "model_version").toPandas()
+    validate_frame("recommendations", frame, recommendations_suite(item_ids, SOURCES))
+    validate_frame("recommendations_per_user", recommendation_summary(frame, expected), recommendation_user_suite())
+    missing = set(expected[expected > 0].index) - set(frame["user_id"])
+    if missing:
+        raise DataError(f"{len(missing)} users got no recommendations (e.g. {sorted(missing)[:3]})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("recommend", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
