@@ -55,13 +55,30 @@ class IngestResult:
                 for reason, n in frame["reason"].value_counts().sort_index().items()}
 
 
+def source_format(cfg: SourceConfig, paths: PathsConfig) -> str:
+    """``auto`` means tabular when the events file exists, else the McAuley download."""
+    if cfg.format != "auto":
+        return cfg.format
+    return "tabular" if (Path(paths.resolve(cfg.path)) / cfg.events_file).is_file() else "mcauley"
+
+
+def ensure_source(cfg: SourceConfig, paths: PathsConfig) -> str:
+    """Check (or download) the input before a long run starts; a one-line description."""
+    base = Path(paths.resolve(cfg.path))
+    if source_format(cfg, paths) == "tabular":
+        for name in (cfg.events_file, cfg.items_file):
+            if not (base / name).is_file():
+                raise DataError(f"input file not found: {base / name} (set source.path)")
+        return f"tabular files in {base}"
+    folder = Path(paths.resolve(cfg.download_dir))
+    reviews, meta = mcauley.fetch_mcauley(cfg.category, cfg.mcauley_base_url, folder)
+    return f"McAuley files {reviews.name}, {meta.name} in {folder}"
+
+
 def load_source(cfg: SourceConfig, paths: PathsConfig) -> RawSource:
     """Read the configured source; McAuley files are downloaded when missing."""
-    fmt = cfg.format
     base = Path(paths.resolve(cfg.path))
-    if fmt == "auto":
-        fmt = "tabular" if (base / cfg.events_file).is_file() else "mcauley"
-    if fmt == "tabular":
+    if source_format(cfg, paths) == "tabular":
         return _load_tabular(cfg, base)
     return _load_mcauley(cfg, Path(paths.resolve(cfg.download_dir)))
 

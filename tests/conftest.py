@@ -30,6 +30,16 @@ SMALL_RQVAE = ["rqvae.hidden_dims=[32]", "rqvae.latent_dim=8", "rqvae.levels=2",
                "semantic_ids.max_collisions=8"]
 
 
+# A tiny model and training budget for job tests on the five-item catalog.
+TINY_MODEL = ["model.d_model=16", "model.heads=2", "model.encoder_layers=1", "model.decoder_layers=1",
+              "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_steps=2",
+              "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0",
+              "evaluate.beam_sweep=[4, 5]", "recommend.k=2"]
+# Five events per user, so every user has training examples; A3 and A5 occur only as
+# validation/test targets, which makes them cold-start items.
+SEQUENCES = {"u1": "A1 A2 A4 A5 A3", "u2": "A2 A4 A1 A2 A5", "u3": "A4 A1 A2 A4 A5", "u4": "A1 A4 A2 A1 A4"}
+
+
 def write_tsv(path: Path, rows: list[tuple[str, ...]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
@@ -43,6 +53,15 @@ def tiny_source(tmp_path: Path) -> Path:
     write_tsv(folder / "items.tsv", ITEMS)
     write_tsv(folder / "events.tsv", EVENTS)
     return folder
+
+
+@pytest.fixture
+def trainable_source(tiny_source: Path) -> Path:
+    """The tiny catalog with the SEQUENCES events (one day apart)."""
+    rows = [(user, item, str(1300000000 + 86400 * n)) for user, items in SEQUENCES.items()
+            for n, item in enumerate(items.split())]
+    write_tsv(tiny_source / "events.tsv", [EVENTS[0], *rows])
+    return tiny_source
 
 
 def make_settings(home: Path, source: Path, *extra: str) -> Settings:

@@ -4,27 +4,14 @@ import pytest
 from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
 from jobs.warehouse import Warehouse
 from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
-from tests.conftest import EVENTS, ITEMS, SMALL_RQVAE, make_settings, write_tsv
+from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings, write_tsv
 
 pytestmark = pytest.mark.spark
 DS, NEXT_DS = "2026-01-01", "2026-01-02"
-TINY_MODEL = ["model.d_model=16", "model.heads=2", "model.encoder_layers=1", "model.decoder_layers=1",
-              "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_steps=2",
-              "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0",
-              "evaluate.beam_sweep=[4, 5]"]
-
-
-# Five events per user, so every user has training examples; A3 and A5 occur only as
-# validation/test targets, which makes them cold-start items.
-SEQUENCES = {"u1": "A1 A2 A4 A5 A3", "u2": "A2 A4 A1 A2 A5", "u3": "A4 A1 A2 A4 A5", "u4": "A1 A4 A2 A1 A4"}
-
 
 @pytest.fixture
-def prepared(tmp_path, tiny_source, spark):
-    rows = [(user, item, str(1300000000 + 86400 * n)) for user, items in SEQUENCES.items()
-            for n, item in enumerate(items.split())]
-    write_tsv(tiny_source / "events.tsv", [EVENTS[0], *rows])
-    settings = make_settings(tmp_path / "home", tiny_source, *SMALL_RQVAE, *TINY_MODEL)
+def prepared(tmp_path, trainable_source, spark):
+    settings = make_settings(tmp_path / "home", trainable_source, *SMALL_RQVAE, *TINY_MODEL)
     ingest.run(settings, DS, spark)
     embed_items.run(settings, DS, spark)
     semantic_ids.run_train(settings, DS, spark)

@@ -1,0 +1,70 @@
+"""liger_nightly: top-K recommendations for every user with the champion models.
+
+ingest -> embed_items -> semantic_ids (--mode assign) -> build_sequences -> recommend -> publish
+
+Daily. Params (``airflow dags trigger liger_nightly -c '{"k": 50}'``): ``profile``, ``k``,
+``rqvae_model`` and ``recommender_model`` (registry version number or alias, default
+``champion``), passed to the jobs as ``--set`` overrides.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, chain
+from liger_common import (
+    RECOMMEND_K_KEY,
+    RECOMMENDER_MODEL_KEY,
+    RQVAE_MODEL_KEY,
+    common_params,
+    liger_dag,
+    override,
+    spark_stage,
+)
+
+DOC = """
+### LIGER nightly
+
+For the run's logical date `ds`:
+
+| task | job | writes |
+|---|---|---|
+| ingest | `jobs/ingest.py` | `items`, `interactions` (+ quarantine) |
+| embed_items | `jobs/embed_items.py` | `item_embeddings` (only new/changed text) |
+| semantic_ids | `jobs/semantic_ids.py --mode assign` | `semantic_ids` (known items keep theirs) |
+| build_sequences | `jobs/build_sequences.py` | `user_sequences` |
+| recommend | `jobs/recommend.py` | `recommendations/ds=...` (validated) |
+| publish | `jobs/publish.py` | export to PostgreSQL when configured |
+
+Time-scheduled on purpose: it loads the registry alias `champion` (updated by `liger_retrain`'s
+`evaluate`, which produces the asset `liger://models/recommender`), so it never waits on a
+retrain. Pin a version with the `rqvae_model` / `recommender_model` params to roll back.
+"""
+
+PARAMS = common_params(
+    k=Param(20, type="integer", minimum=1, description="recommendations per user"),
+    rqvae_model=Param("champion", type="string", minLength=1,
+                      description="rqvae registry version or alias used to assign semantic IDs"),
+    recommender_model=Param("champion", type="string", minLength=1,
+                            description="recommender registry version or alias used to recommend"),
+)
+
+with liger_dag(
+    "liger_nightly",
+    schedule="@daily",
+    description="Nightly LIGER recommendations with the champion models",
+    doc_md=DOC,
+    params=PARAMS,
+    dagrun_timeout=timedelta(hours=12),
+) as dag:
+    chain(
+        spark_stage("ingest", "ingest", timeout=timedelta(minutes=30)),
+        spark_stage("embed_items", "embed_items", timeout=timedelta(hours=1)),
+        spark_stage("semantic_ids", "semantic_ids", timeout=timedelta(hours=1),
+                    args=["--mode", "assign", *override(RQVAE_MODEL_KEY, "{{ params.rqvae_model }}")]),
+        spark_stage("build_sequences", "build_sequences", timeout=timedelta(hours=1)),
+        spark_stage("recommend", "recommend", timeout=timedelta(hours=3),
+                    args=[*override(RECOMMEND_K_KEY, "{{ params.k }}"),
+                          *override(RECOMMENDER_MODEL_KEY, "{{ params.recommender_model }}")]),
+        spark_stage("publish", "publish", timeout=timedelta(minutes=30)),
+    )

@@ -1,0 +1,59 @@
+"""The closing report of a pipeline run, assembled from MLflow runs and the output tables."""
+
+from __future__ import annotations
+
+import duckdb
+import mlflow
+import pandas as pd
+
+from liger_core.config import Settings
+from liger_core.evaluation import hybrid_sweep_table, results_table
+from liger_core.sql_catalog import query, register_duckdb_views
+from liger_core.tracking import configure
+
+
+def stage_runs(settings: Settings, ds: str, since_ms: int) -> pd.DataFrame:
+    """Stage runs for ``ds`` started after ``since_ms``: stage, status, seconds, metrics."""
+    configure(settings)
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
+                              filter_string=f"tags.ds = '{ds}' and attributes.start_time >= {since_ms}",
+                              order_by=["attributes.start_time ASC"])
+    if runs.empty:
+        return runs
+    seconds = (runs["end_time"] - runs["start_time"]).dt.total_seconds()
+    return runs.assign(stage=runs["tags.stage"], seconds=seconds.round(1))
+
+
+def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
+    """The last evaluate run's metrics, with MLflow's ``_at_`` turned back into ``@``."""
+    evaluated = runs[runs["stage"] == "evaluate"]
+    if evaluated.empty:
+        return {}
+    row = evaluated.iloc[-1]
+    return {k[len("metrics."):].replace("_at_", "@"): v for k, v in row.items()
+            if k.startswith("metrics.") and pd.notna(v)}
+
+
+def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: list[int]) -> str:
+    lines = [f"LIGER pipeline report, ds={ds}, profile={settings.profile}", "", "Stage timings (s):"]
+    for row in runs.itertuples():
+        lines.append(f"  {row.stage:<22} {row.seconds:>8.1f}  {row.status}")
+    metrics = evaluation_metrics(runs)
+    if metrics:
+        lines += ["", "Evaluation (test split):",
+                  results_table(metrics).to_string(index=False, float_format="%.4f")]
+        sweep = hybrid_sweep_table(metrics, beam_sweep)
+        if not sweep.empty:
+            lines += ["", "Hybrid by beams K:", sweep.to_string(index=False, float_format="%.4f")]
+    warehouse = settings.paths.warehouse_uri
+    lines += ["", f"Recommendations: {warehouse}/recommendations/ds={ds}/"]
+    con = duckdb.connect()
+    register_duckdb_views(con, warehouse, ds)
+    sql = query("source_mix")
+    lines += ["", "Example query (sql/queries/source_mix.sql, DuckDB):", sql, "",
+              con.execute(sql).df().to_string(index=False)]
+    user = con.execute("SELECT min(user_id) FROM recommendations").fetchone()[0]
+    top = query("user_top_k", user_id=user)
+    lines += ["", f"Top recommendations of user {user} (sql/queries/user_top_k.sql):",
+              con.execute(top).df().head(10).to_string(index=False)]
+    return "\n".join(lines)
