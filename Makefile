@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed
 DS     ?= $(shell date -u +%Y-%m-%d)
 PROFILE ?= cpu
 
-.PHONY: setup run test test-unit bench-embed clean
+ARGS   ?=
+
+.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-run: setup  ## ingest + embed on the configured data (default: ../shared Beauty 5-core)
-	$(BIN)/liger run --ds $(DS) --profile $(PROFILE)
+run: setup  ## the main job: liger_retrain then liger_nightly via `airflow dags test` for DS
+	$(BIN)/liger run --ds $(DS) --profile $(PROFILE) $(ARGS)
 
 test: setup  ## unit, Spark job and end-to-end tests
 	$(BIN)/python -m pytest -ra
@@ -26,8 +28,14 @@ test: setup  ## unit, Spark job and end-to-end tests
 test-unit: setup  ## only the fast liger_core tests (no Spark)
 	$(BIN)/python -m pytest -ra tests/unit
 
+airflow-ui: setup  ## airflow standalone with the project's DAGs (own process group)
+	scripts/airflow_ui.sh
+
 bench-embed: setup  ## Spark embedding path vs raw SentenceTransformer.encode
-	$(BIN)/python benchmarks/embed_throughput.py
+	$(BIN)/python -m benchmarks.embed_throughput
+
+bench-semantic-ids: setup  ## RQ-VAE training + ID assignment on the real catalog
+	$(BIN)/python -m benchmarks.semantic_ids_beauty --ds $(DS)
 
 clean:
 	rm -rf var .pytest_cache

@@ -30,8 +30,9 @@ from liger_core.training_data import sequences_in_space
 log = logging.getLogger("liger.train")
 
 
-def checkpoint_dir(settings: Settings, ds: str) -> Path:
-    return Path(settings.paths.state_dir) / "checkpoints" / "recommender" / f"ds={ds}"
+def checkpoint_dir(settings: Settings, ds: str, rqvae_version: str) -> Path:
+    """Per ds and ID space: a retry resumes, a retrain on new semantic IDs starts afresh."""
+    return Path(settings.paths.state_dir) / "checkpoints" / "recommender" / f"ds={ds}" / f"rqvae={rqvae_version}"
 
 
 def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: str,
@@ -82,12 +83,14 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     with tracking.stage_run(settings, "train", ds) as active:
         sequences = sequences_in_space(inputs.sequences["items"], inputs.space)
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
-        model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds), active.info.run_id)
+        model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
+                              active.info.run_id)
         recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
                                   inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
                                                     "mode": settings.model.mode})
         version = register_recommender(recommender)
-        tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version})
+        tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version,
+                             "stopped_reason": summary["stopped_reason"]})
         stats = {"recommender_version": version, "rqvae_version": inputs.rqvae_version,
                  "train_examples": len(split.train), "in_set_items": int(split.in_set.sum()),
                  "cold_items": int((~split.in_set).sum()), "steps": summary["step"],

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from liger_core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "LIGER__"
+
+# A registered model version ("3") or alias ("champion"); `--set ...=3` parses as an int.
+ModelRef = Annotated[str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)]
 
 
 class _Section(BaseModel):
@@ -124,13 +127,8 @@ class RQVAEConfig(_Section):
 class SemanticIdConfig(_Section):
     """``rqvae_model``: registry version number or alias used by nightly assignment."""
 
-    rqvae_model: str = "champion"
+    rqvae_model: ModelRef = "champion"
     max_collisions: int = Field(256, ge=1)  # size of the 4th (collision) code's vocabulary
-
-    @field_validator("rqvae_model", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) else value  # `--set ...=3` parses as int
 
 
 class ModelConfig(_Section):
@@ -175,7 +173,7 @@ class TrainConfig(_Section):
 class EvaluateConfig(_Section):
     """Offline evaluation on the test split, and the promotion gate on the validation split."""
 
-    model: str = "challenger"  # recommender version or alias to evaluate
+    model: ModelRef = "challenger"  # recommender version or alias to evaluate
     beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100])
     users: int = Field(0, ge=0)  # 0: every test user; else a fixed random subset
     gate_metric: str = "val_hybrid_ndcg@10"
@@ -183,7 +181,7 @@ class EvaluateConfig(_Section):
 
 
 class RecommendConfig(_Section):
-    model: str = "champion"  # recommender version or alias used for serving
+    model: ModelRef = "champion"  # recommender version or alias used for serving
     k: int = Field(20, ge=1)
     beams: int = Field(20, ge=1)
     exclude_history: bool = True

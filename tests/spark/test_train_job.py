@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
@@ -23,7 +24,7 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
     stats = train.run(prepared, DS, spark)
     assert stats["steps"] == 6 and stats["resumed_from_step"] == 0
     assert (stats["in_set_items"], stats["cold_items"]) == (3, 2)
-    assert (train.checkpoint_dir(prepared, DS) / "last.pt").is_file()
+    assert (train.checkpoint_dir(prepared, DS, stats["rqvae_version"]) / "last.pt").is_file()
 
     recommender, version = load_recommender(stats["recommender_version"])
     assert version == stats["recommender_version"]
@@ -54,7 +55,7 @@ def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, pre
     # Pretend the champion scored perfectly: a newly trained version must not replace it.
     tag_metric(RECOMMENDER_MODEL, first["recommender_version"], "val_hybrid_ndcg@10", 1.0)
     fresh = prepared.model_copy(update={"train": prepared.train.model_copy(update={"seed": 7})})
-    train.checkpoint_dir(prepared, DS).joinpath("last.pt").unlink()
+    train.checkpoint_dir(prepared, DS, first["rqvae_version"]).joinpath("last.pt").unlink()
     second = train.run(fresh, DS, spark)
     refused = evaluate.run(fresh, DS, spark)
     assert refused["recommender_version"] == second["recommender_version"] != first["recommender_version"]
@@ -88,3 +89,22 @@ def test_nightly_recommendations_include_items_added_after_training(spark, prepa
     assert set(rows["model_version"]) == {trained["recommender_version"]}
     assert rows["shared_prefix"].between(0, 3).all()
     assert (rows[rows["item_id"] == "A6"]["source"] == "cold_start").all()
+
+    recommend.run(settings, NEXT_DS, spark)  # nightly rerun of the same ds: same table, no duplicates
+    again = Warehouse(spark, prepared.paths.warehouse_uri).read("recommendations", NEXT_DS).toPandas()
+    columns = ["user_id", "rank", "item_id", "score", "source", "shared_prefix", "model_version"]
+    key = ["user_id", "rank"]
+    first = rows[columns].sort_values(key, ignore_index=True)
+    second = again[columns].sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(first.drop(columns="score"), second.drop(columns="score"))
+    np.testing.assert_allclose(first["score"], second["score"], rtol=1e-6)
+
+
+def test_ddp_training_through_torch_distributor(spark, prepared):
+    """Two gloo ranks launched by Spark's TorchDistributor train one model and register it."""
+    ddp = prepared.model_copy(update={"train": prepared.train.model_copy(update={"processes": 2})})
+    stats = train.run(ddp, DS, spark)
+    assert stats["steps"] == 6 and stats["resumed_from_step"] == 0
+    recommender, _ = load_recommender(stats["recommender_version"])
+    top = recommender.recommend([[0, 1]], k=2)
+    assert len(top) == 2 and top["score"].is_monotonic_decreasing

@@ -52,3 +52,24 @@ def test_latest_partition_lookup(spark, tmp_path):
     assert warehouse.latest_ds("t", "2026-01-03") == "2026-01-03"
     assert warehouse.latest_ds("t", "2025-12-31") is None
     assert warehouse.latest_ds("missing", "2026-01-03") is None
+
+
+def test_task_dying_mid_write_leaves_old_partition_and_retry_commits(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    warehouse = Warehouse(spark, str(tmp_path / "wh"))
+    warehouse.write(spark.createDataFrame([(1,)], "k long"), "t", "2026-01-01")
+
+    @F.udf("long")
+    def explode_on_three(k):
+        if k == 3:
+            raise RuntimeError("executor lost mid-write")
+        return k
+
+    rows = spark.range(0, 6, numPartitions=3).select(explode_on_three("id").alias("k"))
+    with pytest.raises(Exception, match="executor lost mid-write"):
+        warehouse.write(rows, "t", "2026-01-01")
+    assert sorted(warehouse.read("t", "2026-01-01").toPandas()["k"]) == [1]  # untouched, not half-new
+
+    warehouse.write(spark.range(0, 6).withColumnRenamed("id", "k"), "t", "2026-01-01")  # the retry
+    assert sorted(warehouse.read("t", "2026-01-01").toPandas()["k"]) == [0, 1, 2, 3, 4, 5]

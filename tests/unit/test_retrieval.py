@@ -12,13 +12,7 @@ from liger_core.retrieval import (
 from liger_core.sequences import build_split
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU (up to 100x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CODE_SIZES = (4, 3, 3, 2)

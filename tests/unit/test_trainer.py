@@ -15,13 +15,7 @@ from liger_core.synthetic import make_synthetic
 from liger_core.trainer import CHECKPOINT, lr_factor, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU (up to 100x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MODEL = ModelConfig(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=64, dropout=0.1)
