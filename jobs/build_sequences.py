@@ -2,7 +2,8 @@
 
 Order within a user is (ts, event_seq): equal timestamps keep the source order, which the
 evaluation protocol depends on (the last two items are the test and validation targets).
-``user_idx`` is dense, in order of each user's first event, so it is stable for a given input.
+``user_idx`` is dense, in order of each user's first event in the source, so it is stable
+for a given input.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import sys
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from jobs.common import stage_main
+from jobs.inputs import require
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
-from liger_core.errors import DataError
 from liger_core.validation import sequence_summary, user_sequences_suite, validate_frame
 
 log = logging.getLogger("liger.sequences")
@@ -30,19 +32,16 @@ def user_sequences(events: DataFrame) -> DataFrame:
         F.array_sort(F.collect_list(F.struct("ts", "event_seq", "item_idx"))).alias("events"),
         F.min("event_seq").alias("first_seq"),
     )
-    ordered = grouped.orderBy("first_seq")
-    indexed = ordered.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
-    return (indexed.toDF([*grouped.columns, "user_idx"])
-            .select("user_id", "user_idx",
-                    F.col("events.item_idx").alias("items"), F.col("events.ts").alias("ts")))
+    # One row per user, so a global window is cheap here, and it stays in the JVM.
+    user_idx = F.row_number().over(Window.orderBy("first_seq")) - 1
+    return grouped.select("user_id", user_idx.cast("long").alias("user_idx"),
+                          F.col("events.item_idx").alias("items"), F.col("events.ts").alias("ts"))
 
 
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    for table in ("interactions", "items"):
-        if not warehouse.exists(table, ds):
-            raise DataError(f"no {table} partition for ds={ds}; run the ingest stage first")
+    require(warehouse, ds, "interactions", "items")
     with tracking.stage_run(settings, "build_sequences", ds):
         events = warehouse.read("interactions", ds).select("user_id", "item_idx", "ts", "event_seq")
         known = {row.item_idx for row in warehouse.read("items", ds).select("item_idx").collect()}

@@ -7,19 +7,18 @@ snapshot, so the nightly run costs time proportional to catalog changes, not cat
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.common import stage_main
-from jobs.spark import spark_session
+from jobs.inputs import require
+from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
 from liger_core.embeddings import embed_frames, load_encoder, model_label
-from liger_core.errors import DataError
 from liger_core.validation import embedding_summary, item_embeddings_suite, validate_frame
 
 log = logging.getLogger("liger.embed")
@@ -30,8 +29,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     cfg = settings.embedding
-    if not warehouse.exists("items", ds):
-        raise DataError(f"no items partition for ds={ds}; run the ingest stage first")
+    require(warehouse, ds, "items")
     with tracking.stage_run(settings, "embed_items", ds):
         items = warehouse.read("items", ds).select("item_idx", "text_hash", "text")
         label = model_label(cfg.model)
@@ -45,7 +43,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         n_items, n_todo = items.count(), todo.count()
 
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
-        threads = max(1, (os.cpu_count() or 1) // parallelism) if settings.spark.master.startswith("local") else 0
+        threads = threads_per_task(settings, parallelism)
         name, device, batch_size = cfg.model, cfg.device, cfg.batch_size
         embedded = todo.repartition(parallelism).mapInPandas(
             lambda frames: embed_frames(frames, name, device, batch_size, threads), EMBEDDING_SCHEMA)

@@ -18,7 +18,7 @@ from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
-from liger_core.config import Settings
+from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
 from liger_core.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
 from liger_core.model_registry import (RECOMMENDER_MODEL, champion_metric, load_recommender, promote,
@@ -42,14 +42,15 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
                             recommender.model_config.max_history, n_items=inputs.catalog.n_items)
-        metrics = evaluate_recommender(recommender, split, cfg.beam_sweep, cfg.users, settings.train.seed)
+        metrics = evaluate_recommender(recommender, split, cfg.beam_sweep, cfg.users, settings.train.seed,
+                                       settings.train.cold_candidates)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
         tracking.log_table(table, "evaluation/test_metrics.json")
         if not sweep.empty:
             tracking.log_figure(hybrid_sweep_figure(sweep), "plots/hybrid_vs_K.png")
 
-        gate_metric = cfg.gate_metric
+        gate_metric = ranking_metric(recommender.model_config.mode, cfg.gate_metric)
         if gate_metric not in metrics:
             raise DataError(f"evaluate.gate_metric={gate_metric!r} was not computed; "
                             f"available: {sorted(k for k in metrics if k.startswith('val_'))}")

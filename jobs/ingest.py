@@ -28,8 +28,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         raw = load_source(settings.source, settings.paths)
         result = ingest(raw, settings.source)
 
-        previous_ds = warehouse.latest_ds("item_index", ds)
-        previous = warehouse.read("item_index", previous_ds).toPandas() if previous_ds else None
+        # The newest registry, even when backfilling an older ds: an index is never reused.
+        registries = warehouse.partitions("item_index")
+        previous = warehouse.read("item_index", registries[-1]).toPandas() if registries else None
         registry = extend_registry(previous, result.items["item_id"], ds)
         items = result.items.drop(columns="line_no").merge(registry, on="item_id", how="left")
         events = result.events.merge(registry[["item_id", "item_idx"]], on="item_id", how="left")

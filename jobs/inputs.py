@@ -23,10 +23,15 @@ class ModelInputs:
     sequences: pd.DataFrame  # user_id, user_idx, items
 
 
+WRITER = {"items": "ingest", "interactions": "ingest", "item_embeddings": "embed",
+          "semantic_ids": "semantic_ids", "user_sequences": "build_sequences", "recommendations": "recommend"}
+
+
 def require(warehouse: Warehouse, ds: str, *tables: str) -> None:
+    """A clear error naming the stage to run when an input partition is missing."""
     for table in tables:
         if not warehouse.exists(table, ds):
-            raise DataError(f"no {table} partition for ds={ds}; run the stage that writes it first")
+            raise DataError(f"no {table} partition for ds={ds}; run the {WRITER[table]} stage first")
 
 
 def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str) -> ModelInputs:

@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import mlflow
+
 from liger_core.config import PROJECT_ROOT, Settings
 from liger_core.errors import LigerError
 from liger_core.ingest import ensure_source
 from liger_core.report import render_report, stage_runs
+from liger_core.tracking import PARENT_RUN_ENV, configure
 
 DAGS = ("liger_retrain", "liger_nightly")
 
@@ -58,10 +61,15 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     logs.mkdir(parents=True, exist_ok=True)
     since_ms = int(time.time() * 1000)
     _airflow(["db", "migrate"], env, logs / "airflow-db-migrate.log")
-    for dag in DAGS:
-        started = time.perf_counter()
-        print(f"running {dag} for ds={ds} (log: {logs / f'{dag}-{ds}.log'}) ...", flush=True)
-        _airflow(["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
-                 env, logs / f"{dag}-{ds}.log")
-        print(f"{dag} succeeded in {time.perf_counter() - started:.0f} s", flush=True)
+    configure(settings)
+    with mlflow.start_run(run_name=f"pipeline {ds}", tags={"stage": "pipeline", "ds": ds}) as parent:
+        env[PARENT_RUN_ENV] = parent.info.run_id  # every stage run nests under this one
+        for dag in DAGS:
+            started = time.perf_counter()
+            print(f"running {dag} for ds={ds} (log: {logs / f'{dag}-{ds}.log'}) ...", flush=True)
+            _airflow(["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
+                     env, logs / f"{dag}-{ds}.log")
+            seconds = time.perf_counter() - started
+            mlflow.log_metric(f"{dag}_seconds", seconds)
+            print(f"{dag} succeeded in {seconds:.0f} s", flush=True)
     return render_report(settings, ds, stage_runs(settings, ds, since_ms), settings.evaluate.beam_sweep)

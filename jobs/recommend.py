@@ -9,7 +9,6 @@ codes it shares with the user's history (``shared_prefix``).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ from pyspark.sql import functions as F
 
 from jobs.common import stage_main
 from jobs.inputs import load_model_inputs
-from jobs.spark import spark_session
+from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
@@ -50,9 +49,10 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         bundle = spark.sparkContext.broadcast(recommender.to_bytes())
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
-        local = settings.spark.master.startswith("local")
-        threads = max(1, (os.cpu_count() or 1) // parallelism) if local else 0
-        k, beams, exclude, batch = cfg.k, max(cfg.beams, cfg.k), cfg.exclude_history, cfg.batch_users
+        threads = threads_per_task(settings, parallelism)
+        window = recommender.model_config.max_history if cfg.exclude_history else 0
+        # Excluded history items may take beams: widen the beam so k valid items remain.
+        k, beams, exclude, batch = cfg.k, max(cfg.beams, cfg.k) + window, cfg.exclude_history, cfg.batch_users
         users = warehouse.read("user_sequences", ds).select("user_id", "items")
         scored = users.repartition(parallelism).mapInPandas(
             lambda frames: recommend_frames(frames, bundle.value, k, beams=beams, exclude_history=exclude,
@@ -61,9 +61,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         table = scored.select("*", F.lit(RECOMMENDER_MODEL).alias("model_name"), F.lit(version).alias("model_version"),
                               F.lit(generated_at).cast("timestamp").alias("generated_at"))
 
-        available = _available_per_user(inputs.sequences, len(inputs.space.item_idx),
-                                        recommender.model_config.max_history if exclude else 0)
-        expected = available.clip(upper=k)
+        generative_only = recommender.model_config.mode == "tiger"  # tiger never returns cold items
+        candidates = inputs.space.item_idx[recommender.in_set] if generative_only else inputs.space.item_idx
+        expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=k)
         started = time.perf_counter()
         warehouse.write(table, "recommendations", ds,
                         validate=lambda staged: _validate(staged, inputs.item_ids, expected))
@@ -80,11 +80,11 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     return stats
 
 
-def _available_per_user(sequences: pd.DataFrame, n_items: int, window: int) -> pd.Series:
-    """Catalog items each user can be recommended: all, minus the distinct items of the
-    history window the model reads (``window`` = 0: nothing excluded)."""
-    seen = sequences["items"].map(lambda items: len(set(items[-window:]))).to_numpy() if window else 0
-    return pd.Series(n_items - seen, index=sequences["user_id"].to_numpy())
+def _available_per_user(sequences: pd.DataFrame, candidates: set[int], window: int) -> pd.Series:
+    """Candidate items each user can be recommended, minus the distinct candidates in the
+    history window the model reads and excludes (``window`` = 0: nothing excluded)."""
+    seen = [len(candidates.intersection(items[-window:])) if window else 0 for items in sequences["items"]]
+    return pd.Series(len(candidates) - pd.Series(seen).to_numpy(), index=sequences["user_id"].to_numpy())
 
 
 def _validate(staged: DataFrame, item_ids, expected: pd.Series) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from jobs.common import stage_main
+from jobs.inputs import require
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
@@ -34,15 +35,10 @@ log = logging.getLogger("liger.semantic_ids")
 CODES_SCHEMA = "item_idx long, codes array<int>"
 
 
-def _require_embeddings(warehouse: Warehouse, ds: str) -> None:
-    if not warehouse.exists("item_embeddings", ds):
-        raise DataError(f"no item_embeddings partition for ds={ds}; run the embed stage first")
-
-
 def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    _require_embeddings(warehouse, ds)
+    require(warehouse, ds, "item_embeddings")
     with tracking.stage_run(settings, "rqvae_train", ds):
         frame = warehouse.read("item_embeddings", ds).select("item_idx", "embedding").toPandas()
         if frame.empty:
@@ -64,18 +60,26 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
 def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    _require_embeddings(warehouse, ds)
+    require(warehouse, ds, "item_embeddings")
     with tracking.stage_run(settings, "semantic_ids_assign", ds):
-        model, _, version = load_rqvae(settings.semantic_ids.rqvae_model)
-        previous = None
-        previous_ds = warehouse.latest_ds("semantic_ids", ds)
-        if previous_ds:
-            previous = warehouse.read("semantic_ids", previous_ds).where(f"rqvae_version = '{version}'").toPandas()
-            previous = previous if len(previous) else None
+        model, rqvae_cfg, version = load_rqvae(settings.semantic_ids.rqvae_model)
+        # The model's own config, not tonight's: the ID space is the registered version's.
+        settings = settings.model_copy(update={"rqvae": rqvae_cfg})
+        previous = _previous_ids(warehouse, ds, version)
         stats = _assign(settings, ds, spark, warehouse, model, version, previous)
         stats.pop("codes")
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return {**stats, "rqvae_version": version}
+
+
+def _previous_ids(warehouse: Warehouse, ds: str, version: str) -> pd.DataFrame | None:
+    """The newest partition (at or before ds) holding IDs of ``version``: a retrain whose
+    RQ-VAE was not promoted may have written a partition under another version since."""
+    for candidate in reversed([p for p in warehouse.partitions("semantic_ids") if p <= ds]):
+        frame = warehouse.read("semantic_ids", candidate).where(f"rqvae_version = '{version}'").toPandas()
+        if len(frame):
+            return frame
+    return None
 
 
 def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehouse, model: RQVAE,

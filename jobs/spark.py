@@ -37,3 +37,11 @@ def spark_session(settings: Settings) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def threads_per_task(settings: Settings, parallelism: int) -> int:
+    """Torch threads for each Python worker: in local mode the tasks share this machine's
+    cores (oversubscription slows every task); on a cluster, 0 keeps torch's default."""
+    if not settings.spark.master.startswith("local"):
+        return 0
+    return max(1, (os.cpu_count() or 1) // parallelism)

@@ -63,9 +63,9 @@ class Warehouse:
         target = self.path(table, ds)
         token = uuid.uuid4().hex
         staging = f"{self.root}/_staging/{table}/{PARTITION_PREFIX}{ds or 'all'}-{token}"
-        df.write.mode("overwrite").parquet(staging)
         fs = self._fs(target)
         try:
+            df.write.mode("overwrite").parquet(staging)
             if validate is not None:
                 validate(self.spark.read.parquet(staging))
             self._swap_in(fs, staging, target, f"{self.root}/_trash/{table}-{token}")
@@ -81,6 +81,8 @@ class Warehouse:
             fs.mkdirs(self._Path(trash).getParent())
             if not fs.rename(target_path, self._Path(trash)):
                 raise OSError(f"could not move old partition {target} aside")
+        if fs.exists(target_path):  # another writer committed meanwhile: rename would nest into it
+            raise OSError(f"{target} was committed concurrently by another writer; retry the task")
         if not fs.rename(self._Path(staging), target_path):
             if had_old:  # put the old partition back rather than leave none
                 fs.rename(self._Path(trash), target_path)

@@ -37,7 +37,7 @@ class PathsConfig(_Section):
 
     def resolve(self, path: str) -> str:
         """Absolute form of ``path``; URIs such as ``s3a://`` are returned unchanged."""
-        if "://" in path:
+        if "://" in path or path.startswith("file:"):
             return path
         p = Path(path).expanduser()
         return str(p if p.is_absolute() else (Path(self.home) / p).resolve())
@@ -147,6 +147,15 @@ class ModelConfig(_Section):
     w_dense: float = Field(1.0, ge=0)
 
 
+MODE_METHOD = {"tiger": "generative", "dense": "dense", "liger": "hybrid"}
+
+
+def ranking_metric(mode: str, configured: str | None) -> str:
+    """The metric that early stopping and the promotion gate watch: the configured one, or
+    NDCG@10 on validation of the retrieval method the mode serves with."""
+    return configured or f"val_{MODE_METHOD[mode]}_ndcg@10"
+
+
 class TrainConfig(_Section):
     batch_size: int = Field(256, ge=1)
     max_steps: int = Field(200_000, ge=1)
@@ -157,7 +166,7 @@ class TrainConfig(_Section):
     grad_clip: float = Field(1.0, gt=0)
     eval_every: int = Field(1_000, ge=1)
     checkpoint_every: int = Field(1_000, ge=1)
-    early_stop_metric: str = "val_hybrid_ndcg@10"
+    early_stop_metric: str | None = None  # default: val_<mode's method>_ndcg@10 (see ranking_metric)
     patience: int = Field(10, ge=1)  # evaluations without improvement before stopping
     beams: int = Field(20, ge=1)
     cold_candidates: int = Field(512, ge=1)  # hybrid: nearest cold items added per user
@@ -176,7 +185,7 @@ class EvaluateConfig(_Section):
     model: ModelRef = "challenger"  # recommender version or alias to evaluate
     beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100])
     users: int = Field(0, ge=0)  # 0: every test user; else a fixed random subset
-    gate_metric: str = "val_hybrid_ndcg@10"
+    gate_metric: str | None = None  # default: val_<mode's method>_ndcg@10 (see ranking_metric)
     gate_tolerance: float = Field(0.0, ge=0)  # allowed drop vs champion (absolute)
 
 
@@ -271,7 +280,7 @@ def load_settings(
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    tree.setdefault("profile", Path(profile).stem)
+    tree.setdefault("profile", profile)  # as given, so Airflow tasks can load the same file
     for name, raw in sorted(environ.items()):
         if name.startswith(ENV_PREFIX):
             dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")

@@ -20,7 +20,7 @@ TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
 
 
 def evaluate_recommender(recommender: Recommender, split: Split, beam_sweep: Sequence[int],
-                         users: int = 0, seed: int = 0) -> dict[str, float]:
+                         users: int = 0, seed: int = 0, cold_cap: int = 512) -> dict[str, float]:
     """Test metrics for every method at the first K of ``beam_sweep``, hybrid metrics at every
     K (as ``test_hybrid_K{K}_...``), and validation metrics (for the gate) at the first K."""
     model = recommender.model.eval()
@@ -34,12 +34,13 @@ def evaluate_recommender(recommender: Recommender, split: Split, beam_sweep: Seq
         rows = np.sort(np.random.default_rng(seed).choice(len(test), users, replace=False))
         test = test.subset(rows)
     first, *rest = beam_sweep
-    results = evaluate(model, test, items, index, cold, split="test", beams=first)
-    results.update(evaluate(model, valid, items, index, cold, split="val", beams=first))
+    results = evaluate(model, test, items, index, cold, split="test", beams=first, cold_cap=cold_cap)
+    results.update(evaluate(model, valid, items, index, cold, split="val", beams=first, cold_cap=cold_cap))
     if "hybrid" in methods(model):
         results.update(_hybrid_k(results, first))
         for beams in rest:
-            results.update(_hybrid_k(evaluate(model, test, items, index, cold, split="test", beams=beams), beams))
+            results.update(_hybrid_k(evaluate(model, test, items, index, cold, split="test", beams=beams,
+                                                    cold_cap=cold_cap), beams))
     return results
 
 

@@ -23,11 +23,10 @@ import pandas as pd
 
 from liger_core.download import download
 from liger_core.errors import ConfigError, DataError
+from liger_core.tabular import RAW_LIMIT, REJECT_COLUMNS
 
 REVIEW_COLUMNS = ("user_id", "item_id", "timestamp", "line_no")
 META_COLUMNS = ("item_id", "title", "brand", "categories", "price", "description", "line_no")
-REJECT_COLUMNS = ("line_no", "reason", "raw")
-RAW_LIMIT = 1000
 
 _CATEGORY = re.compile(r"[A-Za-z0-9_]+")
 _INT64_MAX = np.iinfo(np.int64).max

@@ -25,7 +25,8 @@ from liger_core.tracking import metric_key
 
 RQVAE_MODEL = "rqvae"
 RECOMMENDER_MODEL = "recommender"
-PIP_REQUIREMENTS = ["torch==2.13.0", "pandas", "numpy"]
+PIP_REQUIREMENTS = ["torch==2.13.0", "pandas", "numpy", "pydantic>=2.7,<3", "pyyaml>=6.0"]
+LIBRARY = str(Path(__file__).resolve().parent)  # shipped with each model (code_paths)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -55,7 +56,8 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
 
 def _register(name: str, python_model: mlflow.pyfunc.PythonModel, artifacts: dict[str, str]) -> str:
     info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts=artifacts,
-                                   registered_model_name=name, pip_requirements=PIP_REQUIREMENTS)
+                                   registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
+                                   code_paths=[LIBRARY])
     return str(info.registered_model_version)
 
 

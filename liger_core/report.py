@@ -16,7 +16,8 @@ def stage_runs(settings: Settings, ds: str, since_ms: int) -> pd.DataFrame:
     """Stage runs for ``ds`` started after ``since_ms``: stage, status, seconds, metrics."""
     configure(settings)
     runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
-                              filter_string=f"tags.ds = '{ds}' and attributes.start_time >= {since_ms}",
+                              filter_string=f"tags.ds = '{ds}' and tags.stage != 'pipeline' "
+                                            f"and attributes.start_time >= {since_ms}",
                               order_by=["attributes.start_time ASC"])
     if runs.empty:
         return runs
@@ -26,6 +27,8 @@ def stage_runs(settings: Settings, ds: str, since_ms: int) -> pd.DataFrame:
 
 def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
     """The last evaluate run's metrics, with MLflow's ``_at_`` turned back into ``@``."""
+    if runs.empty:
+        return {}
     evaluated = runs[runs["stage"] == "evaluate"]
     if evaluated.empty:
         return {}
@@ -47,6 +50,10 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
             lines += ["", "Hybrid by beams K:", sweep.to_string(index=False, float_format="%.4f")]
     warehouse = settings.paths.warehouse_uri
     lines += ["", f"Recommendations: {warehouse}/recommendations/ds={ds}/"]
+    if "://" in warehouse:
+        lines.append("(remote warehouse: query it with the Spark views in sql/spark/)")
+        return "\n".join(lines)
+    warehouse = warehouse.removeprefix("file:")
     con = duckdb.connect()
     register_duckdb_views(con, warehouse, ds)
     sql = query("source_mix")

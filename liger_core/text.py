@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pandas as pd
+
 TEXT_FIELDS = ("title", "brand", "categories", "price", "description")
 
 _TEMPLATES = {
@@ -16,8 +18,8 @@ _TEMPLATES = {
 
 
 def _present(value: object) -> str | None:
-    """Normalise a field: None, NaN and blank strings all mean "missing"."""
-    if value is None or value != value:  # NaN != NaN
+    """Normalise a field: None, NaN, pandas NA and blank strings all mean "missing"."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return None
     text = " ".join(str(value).split())
     return text or None

@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from liger_core.catalog import Catalog
-from liger_core.config import ModelConfig, TrainConfig
+from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model import Batch, Items, LigerModel
 from liger_core.retrieval import PrefixIndex, evaluate_sums, finish, metric_names
@@ -166,9 +166,10 @@ def _validate(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, 
     if len(split.valid) == 0:
         raise DataError("no validation users: early stopping needs users with at least 3 items")
     available = metric_names(model)
-    if train_cfg.early_stop_metric not in available:
+    watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
+    if watched not in available:
         raise ConfigError(
-            f"train.early_stop_metric={train_cfg.early_stop_metric!r} is not reported in "
+            f"train.early_stop_metric={watched!r} is not reported in "
             f"model.mode={model_cfg.mode!r}; choose one of {available}")
 
 
@@ -188,6 +189,7 @@ def train(
     torch.manual_seed(train_cfg.seed)  # same initial weights on every rank
     model = LigerModel.from_config(model_cfg, catalog.code_sizes, catalog.text_dim).to(device)
     _validate(model_cfg, train_cfg, catalog, split, model)
+    watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
     optimizer = _optimizer(model, train_cfg)
     state = _State()
     checkpoint_dir = Path(checkpoint_dir)
@@ -313,7 +315,7 @@ def train(
                 progress.set_postfix(loss=f"{metrics['train_total_loss']:.4f}")
                 running, running_steps = {}, 0
             if state.step % train_cfg.eval_every == 0 or state.step == train_cfg.max_steps:
-                best_weights = _record_eval(evaluate(), state, train_cfg, model, best_weights)
+                best_weights = _record_eval(evaluate(), state, watched, model, best_weights)
                 metrics.update(state.history[-1])
                 metrics.pop("step")
             state.seconds = seconds_before + time.perf_counter() - started
@@ -323,7 +325,7 @@ def train(
                 checkpoint()
 
     if not state.history or state.history[-1]["step"] != state.step:
-        best_weights = _record_eval(evaluate(), state, train_cfg, model, best_weights)
+        best_weights = _record_eval(evaluate(), state, watched, model, best_weights)
         if rank == 0 and log is not None:
             log({k: v for k, v in state.history[-1].items() if k != "step"}, state.step)
     state.seconds = seconds_before + time.perf_counter() - started
@@ -337,10 +339,9 @@ def train(
     )
 
 
-def _record_eval(metrics: dict[str, float], state: _State, cfg: TrainConfig, model: LigerModel,
+def _record_eval(metrics: dict[str, float], state: _State, name: str, model: LigerModel,
                  best_weights: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
-    """Append to history; on improvement keep a CPU copy of the weights, else count a bad eval."""
-    name = cfg.early_stop_metric
+    """Append to history; on improvement keep a CPU copy of the ``name`` metric's best weights."""
     if name not in metrics:
         raise DataError(f"validation produced no {name!r} (no users in that segment?); "
                         "choose another train.early_stop_metric")

@@ -103,7 +103,8 @@ def test_early_stopping_after_patience_evaluations_without_improvement(data, tmp
 def test_configuration_mistakes_fail_fast(data, tmp_path):
     catalog, split = data
     with pytest.raises(ConfigError, match="early_stop_metric.*tiger"):
-        train(MODEL.model_copy(update=dict(mode="tiger")), TRAIN, catalog, split, tmp_path)
+        tiger = MODEL.model_copy(update=dict(mode="tiger"))
+        train(tiger, TRAIN.model_copy(update=dict(early_stop_metric="val_hybrid_ndcg@10")), catalog, split, tmp_path)
     train(MODEL, TRAIN.model_copy(update=dict(max_steps=1)), catalog, split, tmp_path)
     with pytest.raises(ConfigError, match="another model config"):
         train(MODEL.model_copy(update=dict(d_model=64)), TRAIN, catalog, split, tmp_path)
