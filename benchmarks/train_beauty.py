@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         trained = train.run(settings, args.ds, spark)
         trained["wall_seconds"] = time.perf_counter() - started
     version = trained["recommender_version"]
-    pinned = load_settings(args.profile, [*args.overrides, f"evaluate.model={version}", f"recommend.model={version}"])
+    # Full test set for the reported figures (the cpu profile samples users to keep runs short).
+    pinned = load_settings(args.profile, ["evaluate.users=0", *args.overrides, f"evaluate.model={version}",
+                                          f"recommend.model={version}"])
     started = time.perf_counter()
     evaluated = evaluate.run(pinned, args.ds, spark)
     eval_wall = time.perf_counter() - started
