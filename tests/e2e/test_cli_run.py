@@ -3,23 +3,41 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import SMALL_RQVAE, TINY_MODEL
+from jobs.pipeline import airflow_env
+from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings
+
+NIGHTLY_TABLES = ("items", "interactions", "item_embeddings", "semantic_ids", "user_sequences", "recommendations")
 
 pytestmark = pytest.mark.e2e
 DS = "2026-02-01"
 
 
+def snapshot(warehouse: Path) -> dict[str, pd.DataFrame]:
+    """Every nightly table for DS, in a canonical row order, without the wall-clock column."""
+    tables = {}
+    for name in NIGHTLY_TABLES:
+        frame = pd.read_parquet(warehouse / name / f"ds={DS}").drop(columns=["generated_at"], errors="ignore")
+        for column in frame.columns:  # list columns (codes, embedding, items, ts) compare as tuples
+            if frame[column].dtype == object and len(frame) and hasattr(frame[column].iloc[0], "__len__") \
+                    and not isinstance(frame[column].iloc[0], str):
+                frame[column] = frame[column].map(tuple)
+        key = [c for c in ("user_id", "rank", "item_idx", "event_seq") if c in frame.columns]
+        tables[name] = frame.sort_values(key, ignore_index=True)
+    return tables
+
+
 def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     home = tmp_path / "home"
-    args = [sys.executable, "-m", "jobs.cli", "run", "--ds", DS,
-            "--set", f"paths.home={home}", "--set", f"source.path={trainable_source}",
-            "--set", "source.format=tabular", "--set", "source.events_file=events.tsv",
-            "--set", "source.items_file=items.tsv", "--set", "source.item_columns={}"]
-    for override in (*SMALL_RQVAE, *TINY_MODEL):
+    overrides = [f"paths.home={home}", f"source.path={trainable_source}", "source.format=tabular",
+                 "source.events_file=events.tsv", "source.items_file=items.tsv", "source.item_columns={}",
+                 *SMALL_RQVAE, *TINY_MODEL]
+    args = [sys.executable, "-m", "jobs.cli", "run", "--ds", DS]
+    for override in overrides:
         args += ["--set", override]
     done = subprocess.run(args, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -38,6 +56,17 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     assert set(recs["user_id"]) == {"u2", "u3", "u4"}
     assert (recs.groupby("user_id")["rank"].max() <= 2).all()
     assert (home / "var" / "airflow" / "airflow.db").is_file()
+
+    # Idempotency: the nightly DAG run again for the same date leaves identical tables.
+    before = snapshot(warehouse)
+    env = airflow_env(make_settings(home, trainable_source, *SMALL_RQVAE, *TINY_MODEL), overrides)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    again = subprocess.run([airflow, "dags", "test", "liger_nightly", DS], env=env, capture_output=True,
+                           text=True, timeout=1200)
+    assert again.returncode == 0, again.stdout[-3000:]
+    after = snapshot(warehouse)
+    for name in NIGHTLY_TABLES:
+        pd.testing.assert_frame_equal(before[name], after[name], check_exact=False, rtol=1e-6, obj=name)
 
 
 def test_liger_reports_bad_config_in_one_line():
