@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from liger_core.config import Settings, load_settings
+
+# py4j logs at INFO while the interpreter shuts down, after pytest has closed its capture
+# streams; that prints a "Logging error" traceback below pytest's summary line.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 ITEMS = [
     ("item_id", "title", "brand", "categories", "price"),
