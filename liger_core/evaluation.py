@@ -82,7 +82,9 @@ class GateDecision:
 def promotion_gate(candidate: float, champion: float | None, tolerance: float, metric: str) -> GateDecision:
     """Promote unless the candidate is worse than the champion by more than ``tolerance``."""
     if champion is None:
-        return GateDecision(True, f"no champion yet: first version promoted ({metric}={candidate:.4f})")
+        # No champion, or one gated on another metric (e.g. a model of another mode).
+        return GateDecision(True, f"champion has no recorded {metric} (none yet, or gated on another "
+                                  f"metric): promoted ({metric}={candidate:.4f})")
     if not np.isfinite(candidate):
         return GateDecision(False, f"{metric} is not finite ({candidate}); kept the champion")
     if candidate >= champion - tolerance:

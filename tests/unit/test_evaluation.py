@@ -4,7 +4,10 @@ from liger_core.evaluation import hybrid_sweep_table, promotion_gate, results_ta
 
 
 def test_gate_promotes_first_and_equal_or_better():
-    assert promotion_gate(0.01, None, 0.0, "m").promote
+    first = promotion_gate(0.01, None, 0.0, "val_dense_ndcg@10")
+    assert first.promote
+    assert first.reason == ("champion has no recorded val_dense_ndcg@10 (none yet, or gated on another "
+                            "metric): promoted (val_dense_ndcg@10=0.0100)")
     assert promotion_gate(0.05, 0.05, 0.0, "m").promote
     assert promotion_gate(0.049, 0.05, 0.002, "m").promote  # within tolerance
 
