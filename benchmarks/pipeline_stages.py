@@ -1,0 +1,120 @@
+"""Wall time and peak memory of every pipeline stage on the real catalog, then the nightly
+DAG's wall time and peak memory through ``airflow dags test``.
+
+Each stage runs as its own ``liger <stage>`` process, as Airflow runs it (one Spark
+application per task). A sampler sums the resident set of the whole process tree (Python
+driver, Spark JVM, Python workers) every 0.2 s, so a stage's peak includes Spark's JVM;
+shared pages count once per process, so the sum is an upper bound. Writes
+benchmarks/results/pipeline_stages_<profile>.json.
+
+    python -m benchmarks.pipeline_stages --ds 2026-11-23 [--set train.max_steps=300 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+import psutil
+
+from benchmarks.machine import machine_info, write_result
+from jobs.common import today
+from jobs.pipeline import airflow_env
+from liger_core.config import load_settings
+
+RETRAIN = ("ingest", "embed", "rqvae-train", "sequences", "train", "evaluate")
+NIGHTLY_ONLY = ("assign-ids", "recommend", "publish")
+SAMPLE_SECONDS = 0.2
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of ``process`` and all its descendants (0 for any that just exited)."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measured(command: Sequence[str], env: dict[str, str] | None, log_path: Path) -> dict:
+    """Run ``command`` to completion; wall seconds, peak tree RSS (MiB) and exit code."""
+    peak = 0
+    with log_path.open("w") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(list(command), env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = psutil.Process(child.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(SAMPLE_SECONDS):
+                peak = max(peak, tree_rss(process))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = child.wait()
+        done.set()
+        sampler.join()
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak / 2**20),
+            "exit_code": code}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", default=today())
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override passed to every stage and to the DAG run")
+    parser.add_argument("--skip-nightly-dag", action="store_true")
+    args = parser.parse_args(argv)
+    settings = load_settings(args.profile, args.overrides)
+    logs = Path(settings.paths.state_dir) / "logs" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    liger = str(Path(sys.executable).with_name("liger"))
+    common = ["--ds", args.ds, "--profile", settings.profile,
+              *[part for item in args.overrides for part in ("--set", item)]]
+
+    stages: dict[str, dict] = {}
+    for stage in (*RETRAIN, *NIGHTLY_ONLY):
+        result = measured([liger, stage, *common], None, logs / f"{stage}.log")
+        stages[stage] = result
+        print(f"{stage:<14}{result['seconds']:>9.1f} s{result['peak_rss_mib']:>9} MiB  exit {result['exit_code']}",
+              flush=True)
+        if result["exit_code"] != 0:
+            print(f"stage {stage} failed; see {logs / f'{stage}.log'}", file=sys.stderr)
+            return 1
+
+    nightly = None
+    if not args.skip_nightly_dag:
+        env = airflow_env(settings, args.overrides)
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        migrated = measured([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
+        if migrated["exit_code"] != 0:
+            print(f"airflow db migrate failed; see {logs / 'airflow-db-migrate.log'}", file=sys.stderr)
+            return 1
+        nightly = measured([airflow, "dags", "test", "liger_nightly", args.ds, "--conf",
+                            json.dumps({"profile": settings.profile})], env, logs / "liger_nightly.log")
+        print(f"{'liger_nightly DAG':<14}{nightly['seconds']:>9.1f} s{nightly['peak_rss_mib']:>9} MiB  "
+              f"exit {nightly['exit_code']}", flush=True)
+        if nightly["exit_code"] != 0:
+            print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
+            return 1
+
+    path = write_result(f"pipeline_stages_{settings.profile}", {
+        **machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides,
+        "spark_master": settings.spark.master, "spark_driver_memory": settings.spark.driver_memory,
+        "stages": stages, "nightly_dag": nightly})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
