@@ -8,7 +8,8 @@ PROFILE ?= cpu
 
 ARGS   ?=
 
-.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids clean
+.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality \
+        bench-inference bench-scaling clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,18 @@ bench-embed: setup  ## Spark embedding path vs raw SentenceTransformer.encode
 
 bench-semantic-ids: setup  ## RQ-VAE training + ID assignment on the real catalog
 	$(BIN)/python -m benchmarks.semantic_ids_beauty --ds $(DS)
+
+bench-stages: setup  ## wall time + peak memory per stage, then the nightly DAG (writes DS's tables)
+	$(BIN)/python -m benchmarks.pipeline_stages --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-quality: setup  ## tiger, dense and liger side by side on DS's tables (after bench-stages or run)
+	$(BIN)/python -m benchmarks.quality_beauty --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-inference: setup  ## production hybrid vs naive beam vs dense scoring, champion model of DS
+	$(BIN)/python -m benchmarks.inference_speed --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-scaling: setup  ## synthetic 12k / 100k / 1M catalogs: assignment, index build, per-user time
+	$(BIN)/python -m benchmarks.scaling --profile $(PROFILE) $(ARGS)
 
 clean:
 	rm -rf var .pytest_cache

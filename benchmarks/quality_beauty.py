@@ -1,0 +1,117 @@
+"""Quality on the real catalog: tiger, dense and liger modes trained side by side with the
+same data, seed and step budget, each evaluated on the test split (DESIGN §5 protocol) and
+served once, next to the published Beauty figures.
+
+Needs the tables of the earlier stages for --ds (``liger run`` or the stages up to
+``sequences``). Every mode trains exactly ``--steps`` steps (no wall-clock budget), so the
+comparison is not skewed by how fast each mode steps. ``--versions tiger=3 ...`` reports
+already-trained versions instead, reading their training figures from MLflow. The last mode
+evaluated wins the promotion gate if it beats the champion, so liger runs last.
+Writes benchmarks/results/quality_beauty_<profile>.json.
+
+    python -m benchmarks.quality_beauty --ds 2026-11-23 --steps 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+
+from benchmarks.machine import machine_info, write_result
+from jobs import evaluate, recommend, train
+from jobs.common import today
+from jobs.spark import spark_session
+from liger_core import tracking
+from liger_core.config import load_settings
+from liger_core.model_registry import RECOMMENDER_MODEL
+
+MODES = ("tiger", "dense", "liger")
+# Published test figures on Beauty (LIGER paper, K=20 beams; TIGER as reported there).
+PAPER = {"liger": {"in-set": {"R@10": 0.0745, "N@10": 0.0402}, "cold-start": {"R@10": 0.1008, "N@10": 0.0380}},
+         "tiger": {"in-set": {"R@10": 0.0648, "N@10": 0.0384}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", default=today())
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--steps", type=int, default=2000, help="training steps of every mode")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--versions", nargs="*", default=[], metavar="MODE=VERSION",
+                        help="report these trained versions instead of training the mode")
+    args = parser.parse_args(argv)
+    given = dict(item.split("=", 1) for item in args.versions)
+    budget = [f"train.max_steps={args.steps}", "train.time_budget_minutes=0"]
+    base = load_settings(args.profile, args.overrides)
+    spark = spark_session(base)
+
+    results = {}
+    for mode in args.modes:
+        settings = load_settings(args.profile, [*budget, *args.overrides, f"model.mode={mode}"])
+        if mode in given:
+            trained = _logged_training(settings, given[mode])
+        else:
+            # From scratch: the train stage would otherwise resume the ds's last checkpoint
+            # (the parent folder holds those of every RQ-VAE version).
+            shutil.rmtree(train.checkpoint_dir(settings, args.ds, "any").parent, ignore_errors=True)
+            started = time.perf_counter()
+            trained = train.run(settings, args.ds, spark)
+            trained["wall_seconds"] = time.perf_counter() - started
+        version = trained["recommender_version"]
+        # One K (the serving default) on every test user: the K sweep is the evaluate stage's job.
+        pinned = load_settings(args.profile, [*budget, "evaluate.users=0", *args.overrides, f"model.mode={mode}",
+                                              f"evaluate.beam_sweep=[{settings.recommend.beams}]",
+                                              f"evaluate.model={version}", f"recommend.model={version}"])
+        started = time.perf_counter()
+        evaluated = evaluate.run(pinned, args.ds, spark)
+        eval_wall = time.perf_counter() - started
+        served = recommend.run(pinned, args.ds, spark)
+        results[mode] = {
+            "recommender_version": version, "train_wall_seconds": round(trained["wall_seconds"], 1),
+            "train_steps": trained["steps"], "train_samples_per_second": trained["samples_per_second"],
+            "stopped_reason": trained["stopped_reason"], "train_examples": trained["train_examples"],
+            "cold_items": trained["cold_items"], "evaluate_wall_seconds": round(eval_wall, 1),
+            "beams": pinned.evaluate.beam_sweep[0], "test_table": evaluated["table"],
+            "promoted": evaluated["promoted"], "recommend_users": served["users"],
+            "recommend_seconds": served["seconds"], "recommend_users_per_second": served["users_per_second"],
+            "recommend_k": served["k"],
+        }
+        print(f"{mode}: v{version}, {trained['steps']} steps in {trained['wall_seconds']:.0f} s "
+              f"({trained['samples_per_second']} samples/s); serving {served['users_per_second']} users/s",
+              flush=True)
+
+    _print_side_by_side(results)
+    path = write_result(f"quality_beauty_{base.profile}", {
+        **machine_info(), "profile": base.profile, "ds": args.ds, "steps": args.steps,
+        "overrides": args.overrides, "seed": base.train.seed, "paper_k20": PAPER, "modes": results})
+    print(f"wrote {path}")
+    return 0
+
+
+def _print_side_by_side(results: dict[str, dict]) -> None:
+    print(f"\n{'mode':<7}{'method':<12}{'segment':<12}{'R@5':>8}{'R@10':>8}{'N@5':>8}{'N@10':>8}")
+    for mode, result in results.items():
+        for row in result["test_table"]:
+            print(f"{mode:<7}{row['method']:<12}{row['segment']:<12}"
+                  + "".join(f"{row.get(col, float('nan')):>8.4f}" for col in ("R@5", "R@10", "N@5", "N@10")))
+
+
+def _logged_training(settings, version: str) -> dict:
+    """Training figures of an existing version, from the MLflow run that registered it."""
+    import mlflow
+
+    tracking.configure(settings)
+    client = mlflow.tracking.MlflowClient()
+    run = client.get_run(client.get_model_version(RECOMMENDER_MODEL, version).run_id)
+    metrics = run.data.metrics
+    return {"recommender_version": version, "wall_seconds": metrics["stage_seconds"],
+            "steps": int(metrics["steps"]), "samples_per_second": metrics["samples_per_second"],
+            "stopped_reason": run.data.params.get("stopped_reason", "see MLflow run " + run.info.run_id),
+            "train_examples": int(metrics["train_examples"]), "cold_items": int(metrics["cold_items"])}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
