@@ -9,7 +9,7 @@ already-trained versions instead, reading their training figures from MLflow. Th
 evaluated wins the promotion gate if it beats the champion, so liger runs last.
 Writes benchmarks/results/quality_beauty_<profile>.json.
 
-    python -m benchmarks.quality_beauty --ds 2026-11-23 --steps 2000
+    python -m benchmarks.quality_beauty --ds 2026-11-23 --steps 2500
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ds", default=today())
     parser.add_argument("--profile", default=None)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--steps", type=int, default=2000, help="training steps of every mode")
+    parser.add_argument("--steps", type=int, default=2500, help="training steps of every mode")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--versions", nargs="*", default=[], metavar="MODE=VERSION",
                         help="report these trained versions instead of training the mode")
