@@ -8,9 +8,8 @@ import sys
 from typing import Callable, Sequence
 
 from jobs import build_sequences, embed_items, evaluate, ingest, publish, recommend, semantic_ids, train
-from jobs.common import add_common_args, settings_from, setup_logging
+from jobs.common import add_common_args, exit_code, settings_from, setup_logging
 from jobs.pipeline import run_pipeline
-from liger_core.errors import LigerError
 
 STAGES: dict[str, Callable[..., dict]] = {
     "ingest": ingest.run,
@@ -34,18 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_common_args(sub.add_parser("config", help="print the resolved configuration"))
     args = parser.parse_args(argv)
     setup_logging()
-    try:
-        settings = settings_from(args)
-        if args.command == "config":
-            print(json.dumps(settings.model_dump(), indent=2))
-        elif args.command == "run":
-            print(run_pipeline(settings, args.ds, args.overrides))
-        else:
-            print(json.dumps(STAGES[args.command](settings, args.ds), indent=2, default=str))
-    except LigerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: _dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    settings = settings_from(args)
+    if args.command == "config":
+        print(json.dumps(settings.model_dump(), indent=2))
+    elif args.command == "run":
+        print(run_pipeline(settings, args.ds, args.overrides))
+    else:
+        print(json.dumps(STAGES[args.command](settings, args.ds), indent=2, default=str))
 
 
 if __name__ == "__main__":

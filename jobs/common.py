@@ -45,17 +45,23 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def exit_code(call: Callable[[], object]) -> int:
+    """Run an entry point's body: 0 when it returns; an expected failure (LigerError: bad
+    input, config or state) prints one ``error:`` line to stderr and gives 2, where a user
+    would otherwise read a traceback. Anything else is a bug and propagates."""
+    try:
+        call()
+    except LigerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def stage_main(description: str, run: Callable[[Settings, str], dict],
                argv: Sequence[str] | None = None) -> int:
-    """CLI / spark-submit entry: expected failures print one clear line and exit 2."""
+    """spark-submit entry of one stage (see ``exit_code`` for the exit status)."""
     parser = argparse.ArgumentParser(description=description)
     add_common_args(parser)
     args = parser.parse_args(argv)
     setup_logging()
-    try:
-        stats = run(settings_from(args), args.ds)
-    except LigerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    log.info("%s done: %s", description, stats)
-    return 0
+    return exit_code(lambda: log.info("%s done: %s", description, run(settings_from(args), args.ds)))
