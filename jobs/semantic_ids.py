@@ -106,13 +106,13 @@ def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehou
         "rqvae_version": version,
         "assigned_ds": [first_ds.get(i, ds) for i in assigned["item_idx"]],
     })
-    code_limit = max(settings.rqvae.codebook_size, settings.semantic_ids.max_collisions)
     warehouse.write(
         spark.createDataFrame(table, "item_idx long, codes array<int>, rqvae_version string, assigned_ds string"),
         "semantic_ids", ds,
         validate=lambda staged: validate_frame(
             "semantic_ids", semantic_id_summary(staged.toPandas()),
-            semantic_ids_suite(current, settings.rqvae.levels + 1, code_limit)))
+            semantic_ids_suite(current, settings.rqvae.levels, settings.rqvae.codebook_size,
+                               settings.semantic_ids.max_collisions)))
     prefixes = np.asarray([c[: settings.rqvae.levels] for c in table["codes"]])
     metrics = quality_metrics(prefixes, settings.rqvae.codebook_size, recon_mse=float("nan"))
     metrics.pop("recon_mse")

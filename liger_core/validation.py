@@ -73,22 +73,26 @@ def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expecta
     ]
 
 
-def semantic_ids_suite(item_idx: Iterable[int], n_codes: int, code_limit: int) -> list[gxe.Expectation]:
-    """Every item exactly one ID, no two items the same ID (checked on ``semantic_id_summary``)."""
+def semantic_ids_suite(item_idx: Iterable[int], levels: int, codebook_size: int,
+                       max_collisions: int) -> list[gxe.Expectation]:
+    """Every item exactly one ID of ``levels`` RQ-VAE codes + a collision code, each within its
+    own vocabulary, and no two items the same ID (checked on ``semantic_id_summary``)."""
     known = sorted(set(item_idx))
     return [
         gxe.ExpectTableRowCountToEqual(value=len(known)),
         *_not_null_unique("item_idx", "sid"),
         gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
-        gxe.ExpectColumnValuesToBeBetween(column="n_codes", min_value=n_codes, max_value=n_codes),
+        gxe.ExpectColumnValuesToBeBetween(column="n_codes", min_value=levels + 1, max_value=levels + 1),
         gxe.ExpectColumnValuesToBeBetween(column="min_code", min_value=0),
-        gxe.ExpectColumnValuesToBeBetween(column="max_code", max_value=code_limit - 1),
+        gxe.ExpectColumnValuesToBeBetween(column="max_level_code", max_value=codebook_size - 1),
+        gxe.ExpectColumnValuesToBeBetween(column="collision_code", max_value=max_collisions - 1),
         gxe.ExpectColumnValuesToNotBeNull(column="rqvae_version"),
     ]
 
 
 def semantic_id_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """item_idx, rqvae_version + the ID as a string key, its length and code range."""
+    """item_idx, rqvae_version + the ID as a string key, its length, smallest code, largest
+    RQ-VAE code and collision (last) code, so each position is checked against its own range."""
     codes = [np.asarray(c, dtype=np.int64) for c in frame["codes"]]
     return pd.DataFrame({
         "item_idx": frame["item_idx"].to_numpy(),
@@ -96,7 +100,8 @@ def semantic_id_summary(frame: pd.DataFrame) -> pd.DataFrame:
         "sid": ["-".join(map(str, c)) for c in codes],
         "n_codes": [c.size for c in codes],
         "min_code": [int(c.min()) if c.size else -1 for c in codes],
-        "max_code": [int(c.max()) if c.size else -1 for c in codes],
+        "max_level_code": [int(c[:-1].max()) if c.size > 1 else -1 for c in codes],
+        "collision_code": [int(c[-1]) if c.size else -1 for c in codes],
     })
 
 

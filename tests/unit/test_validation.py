@@ -4,7 +4,7 @@ import pytest
 
 from liger_core.errors import ValidationFailed
 from liger_core.validation import (embedding_summary, interactions_suite, item_embeddings_suite,
-                                   items_suite, validate_frame)
+                                   items_suite, semantic_id_summary, semantic_ids_suite, validate_frame)
 
 T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")
 
@@ -68,3 +68,23 @@ def test_every_item_needs_exactly_one_embedding():
     with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
         validate_frame("item_embeddings", embedding_summary(embeddings([unit])),
                        item_embeddings_suite([0, 1], 4))
+
+
+def semantic_ids(*codes):
+    return semantic_id_summary(pd.DataFrame({"item_idx": range(len(codes)), "codes": list(codes),
+                                             "rqvae_version": "1"}))
+
+
+def test_semantic_id_codes_are_bounded_per_position():
+    # 2 RQ-VAE levels of 16 codes + a collision code below 64.
+    suite = semantic_ids_suite([0, 1], levels=2, codebook_size=16, max_collisions=64)
+    validate_frame("semantic_ids", semantic_ids([15, 3, 0], [15, 3, 40]), suite)
+    with pytest.raises(ValidationFailed) as err:  # a level code of 40 is out of a 16-code book
+        validate_frame("semantic_ids", semantic_ids([40, 3, 0], [15, 3, 1]), suite)
+    assert "expect_column_values_to_be_between {'column': 'max_level_code'" in str(err.value)
+    with pytest.raises(ValidationFailed) as err:
+        validate_frame("semantic_ids", semantic_ids([1, 3, 64], [15, 3, 1]), suite)
+    assert "'column': 'collision_code'" in str(err.value)
+    with pytest.raises(ValidationFailed) as err:  # two items, one ID
+        validate_frame("semantic_ids", semantic_ids([1, 3, 0], [1, 3, 0]), suite)
+    assert "expect_column_values_to_be_unique {'column': 'sid'}" in str(err.value)
