@@ -70,6 +70,25 @@ class Examples:
         history = np.where(rel >= 0, self.items[start[:, None] + np.maximum(rel, 0)], PAD)
         return history, self.items[start + pos]
 
+    def causal_batch(self, rows: np.ndarray, max_history: int) -> tuple[np.ndarray, np.ndarray]:
+        """(histories [B, W], targets [B, W]) for training at every position: ``rows`` name
+        each user's last example; slot j of the history is followed by target j (-1 under
+        padding). Sequences longer than ``max_history`` lose their earliest targets."""
+        history, _ = self.batch(rows, max_history)
+        rows = np.asarray(rows, dtype=np.int64)
+        start, pos = self.offsets[self.users[rows]], self.positions[rows]
+        rel = pos[:, None] - history.shape[1] + np.arange(history.shape[1]) + 1
+        targets = np.where(rel >= 1, self.items[start[:, None] + np.maximum(rel, 0)], PAD)
+        return history, targets
+
+    def last_rows(self) -> np.ndarray:
+        """Row of each user's last example (the examples of a user are contiguous and in
+        position order, as ``build_split`` makes them)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.int64)
+        last = np.flatnonzero(np.r_[self.users[1:] != self.users[:-1], True])
+        return last.astype(np.int64)
+
     def subset(self, rows: np.ndarray) -> Examples:
         return Examples(self.items, self.offsets, self.users[rows], self.positions[rows],
                         self.is_cold[rows])
