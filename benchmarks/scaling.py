@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     rqvae, _ = train_rqvae(unit_embeddings(12_000, rng), settings.rqvae)
     rqvae_train_seconds = time.perf_counter() - started
     torch.manual_seed(settings.train.seed)
-    model = LigerModel.from_config(settings.model, sizes, TEXT_DIM).eval()
+    model = LigerModel(settings.model, sizes, TEXT_DIM).eval()
 
     rows = []
     for n in args.sizes:

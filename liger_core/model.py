@@ -38,9 +38,14 @@ class Items(NamedTuple):
 
 @dataclass
 class Batch:
-    """Training examples. ``history``: [B, H] item_idx, right-aligned, -1 = padding.
-    ``candidates``: item_idx the dense loss ranks over (the in-set items);
-    ``candidate_target``: [B] position of each target in ``candidates``."""
+    """Training examples laid out as ``pad_histories`` lays out histories.
+
+    ``history``: [B, W] item_idx, right-aligned, -1 = padding. ``target``: [B, W] the item
+    that follows each slot's prefix, -1 where that slot carries no loss. A causal batch
+    (one sequence per user) has a target at every real slot; a prefix batch only in the
+    last column. ``candidate_target``: [B, W] position of each target in ``candidates``
+    (the in-set item_idx the dense loss ranks over), -1 where there is no target.
+    """
 
     history: Tensor
     target: Tensor
@@ -58,6 +63,47 @@ class Encoded(NamedTuple):
 def _mlp(d_in: int, d_out: int, d_hidden: int | None = None) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden or d_out), nn.GELU(),
                          nn.Linear(d_hidden or d_out, d_out))
+
+
+class TextTower(nn.Module):
+    """Text embedding -> d_model, shared by the input tokens and the dense item vectors.
+
+    Sentence embeddings of one catalog are nearly parallel (mean pairwise cosine ~0.99), so
+    they are first standardised per dimension with the training catalog's statistics, kept
+    as buffers: they travel with the weights and are applied identically to cold items at
+    serving. A linear map then a residual LayerNorm MLP as wide as the feed-forward layers
+    leaves room for collaborative signal on top of the text.
+    """
+
+    def __init__(self, text_dim: int, d_model: int, hidden: int, dropout: float,
+                 n_items: int = 0) -> None:
+        super().__init__()
+        # Optional free vector per in-set item (rows of items never trained stay 0, so a
+        # cold item is its text alone); ``n_items`` 0 means text only.
+        self.item_id = nn.Embedding(n_items, d_model) if n_items else None
+        if self.item_id is not None:
+            nn.init.zeros_(self.item_id.weight)
+        self.register_buffer("mean", torch.zeros(text_dim))
+        self.register_buffer("std", torch.ones(text_dim))
+        self.inp = nn.Linear(text_dim, d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.mlp = _mlp(d_model, d_model, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    @torch.no_grad()
+    def fit_statistics(self, text: Tensor) -> None:
+        """Per-dimension mean and std of the catalog's text embeddings [N, D]."""
+        self.mean.copy_(text.mean(0))
+        self.std.copy_(text.std(0, unbiased=False).clamp_min(1e-6))
+
+    def forward(self, text: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``rows``: catalog row of each text, for the item-ID term (None: text only)."""
+        # Standardisation folded into the first layer: [D, d] work instead of [N, D].
+        weight = self.inp.weight / self.std
+        h = F.linear(text, weight, self.inp.bias - weight @ self.mean)
+        if self.item_id is not None and rows is not None:
+            h = h + self.item_id(rows)
+        return h + self.dropout(self.mlp(self.norm(h)))
 
 
 class Attention(nn.Module):
@@ -125,68 +171,69 @@ class DecoderMemory(NamedTuple):
     mask: Tensor  # [B, 1, 1, T] bool, True for real (non-padding) tokens
 
 
-class LigerModel(nn.Module):
-    """Item i at history slot p contributes C tokens (one per code level l):
-    code embedding + level embedding + position embedding of p + MLP(text of i)."""
+def causal_item_mask(present: Tensor, tokens_per_item: int) -> Tensor:
+    """[B, 1, T, T] bool, T = W * tokens_per_item: a token may attend the tokens of real items
+    at its own slot or earlier, so the state at slot t sees only the history up to t. A
+    padding token attends itself (a row with no key would be NaN)."""
+    slot = torch.arange(present.shape[1], device=present.device)
+    allowed = (slot[None, :, None] >= slot[None, None, :]) & present[:, None, :]
+    allowed = allowed | torch.eye(len(slot), dtype=torch.bool, device=present.device)
+    expand = tokens_per_item
+    return allowed.repeat_interleave(expand, 1).repeat_interleave(expand, 2)[:, None]
 
-    def __init__(
-        self,
-        code_sizes: Sequence[int],
-        text_dim: int,
-        mode: str = "liger",
-        d_model: int = 128,
-        heads: int = 4,
-        encoder_layers: int = 6,
-        decoder_layers: int = 6,
-        ff_dim: int = 1024,
-        dropout: float = 0.2,
-        max_history: int = 20,
-        temperature: float = 0.07,
-        w_sid: float = 1.0,
-        w_dense: float = 1.0,
-    ) -> None:
+
+class LigerModel(nn.Module):
+    """Item i at history position p (0 = the oldest item kept) contributes C tokens, one per
+    code level l: code embedding + level embedding + position embedding of p +
+    TextTower(text of i).
+
+    The encoder is causal over items: the state at slot t depends on items up to t only, so
+    one pass over a user's sequence trains a prediction at every position (as SASRec does),
+    and a history ranked at serving is encoded exactly as its last training position was.
+    """
+
+    def __init__(self, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int,
+                 n_items: int = 0) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ConfigError(f"model.mode must be one of {MODES}, got {mode!r}")
-        if d_model % heads:
+        if cfg.d_model % cfg.heads:
             raise ConfigError(
-                f"model.d_model ({d_model}) must be divisible by model.heads ({heads})")
-        self.mode, self.text_dim = mode, text_dim
+                f"model.d_model ({cfg.d_model}) must be divisible by model.heads ({cfg.heads})")
+        self.cfg, self.mode, self.text_dim = cfg, cfg.mode, text_dim
         self.code_sizes = tuple(int(s) for s in code_sizes)
-        self.max_history, self.temperature = max_history, temperature
-        self.w_sid, self.w_dense = w_sid, w_dense
-        n_codes = len(self.code_sizes)
+        self.max_history = cfg.max_history
+        n_codes, d = len(self.code_sizes), cfg.d_model
 
         # One table for all levels; level l's code k is row offsets[l] + k.
         offsets = torch.tensor([0, *self.code_sizes[:-1]]).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
-        self.code_emb = nn.Embedding(sum(self.code_sizes), d_model)
-        self.level_emb = nn.Embedding(n_codes, d_model)
-        self.pos_emb = nn.Embedding(max_history, d_model)
-        self.text_in = _mlp(text_dim, d_model) if mode != "tiger" else None
-        self.in_norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.code_emb = nn.Embedding(sum(self.code_sizes), d)
+        self.level_emb = nn.Embedding(n_codes, d)
+        self.pos_emb = nn.Embedding(cfg.max_history, d)
+        for table in (self.code_emb, self.level_emb, self.pos_emb):
+            nn.init.normal_(table.weight, std=0.02)
+        if cfg.item_ids and cfg.mode != "tiger" and n_items < 1:
+            raise ConfigError("model.item_ids needs the catalog size (n_items)")
+        self.text = (TextTower(text_dim, d, cfg.ff_dim, cfg.dropout, n_items if cfg.item_ids else 0)
+                     if cfg.mode != "tiger" else None)
+        self.in_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(cfg.dropout)
 
-        self.encoder = nn.ModuleList(Block(d_model, heads, ff_dim, dropout, cross=False)
-                                     for _ in range(encoder_layers))
-        self.enc_norm = nn.LayerNorm(d_model)
-        if mode != "dense":
-            self.bos = nn.Parameter(torch.randn(d_model) * 0.02)
-            self.step_emb = nn.Embedding(n_codes, d_model)
-            self.dec_in_norm = nn.LayerNorm(d_model)
-            self.decoder = nn.ModuleList(Block(d_model, heads, ff_dim, dropout, cross=True)
-                                         for _ in range(decoder_layers))
-            self.dec_norm = nn.LayerNorm(d_model)
-            self.heads = nn.ModuleList(nn.Linear(d_model, size) for size in self.code_sizes)
-        if mode != "tiger":
-            self.query_head = nn.Linear(d_model, d_model)
-            self.item_head = _mlp(text_dim, d_model)
+        def blocks(n: int, cross: bool) -> nn.ModuleList:
+            return nn.ModuleList(Block(d, cfg.heads, cfg.ff_dim, cfg.dropout, cross)
+                                 for _ in range(n))
 
-    @classmethod
-    def from_config(cls, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int) -> LigerModel:
-        return cls(code_sizes, text_dim, cfg.mode, cfg.d_model, cfg.heads, cfg.encoder_layers,
-                   cfg.decoder_layers, cfg.ff_dim, cfg.dropout, cfg.max_history, cfg.temperature,
-                   cfg.w_sid, cfg.w_dense)
+        self.encoder = blocks(cfg.encoder_layers, cross=False)
+        self.enc_norm = nn.LayerNorm(d)
+        if self.generative:
+            self.bos = nn.Parameter(torch.randn(d) * 0.02)
+            self.step_emb = nn.Embedding(n_codes, d)
+            nn.init.normal_(self.step_emb.weight, std=0.02)
+            self.dec_in_norm = nn.LayerNorm(d)
+            self.decoder = blocks(cfg.decoder_layers, cross=True)
+            self.dec_norm = nn.LayerNorm(d)
+            self.code_heads = nn.ModuleList(nn.Linear(d, size) for size in self.code_sizes)
+        if self.dense:
+            self.query_head = nn.Linear(d, d)
 
     @property
     def generative(self) -> bool:
@@ -197,78 +244,111 @@ class LigerModel(nn.Module):
         return self.mode != "tiger"
 
     def encode(self, history: Tensor, items: Items) -> Encoded:
-        """Encoder memory over the history's tokens (item-major, level-minor) and the query."""
-        width = history.shape[1]
+        """Encoder memory over the history's tokens (item-major, level-minor) and the query
+        of the latest item (the last slot: histories are right-aligned)."""
+        memory, padding = self._encode_tokens(history, items)
+        query = self._query(memory[:, -1]) if self.dense else None
+        return Encoded(memory, padding, query)
+
+    def _encode_tokens(self, history: Tensor, items: Items) -> tuple[Tensor, Tensor]:
+        width, n_codes = history.shape[1], len(self.code_sizes)
         if width > self.max_history:
             raise DataError(
                 f"history has {width} items; the model takes at most {self.max_history}")
         present = history >= 0
         idx = history.clamp_min(0)
-        x = self.code_emb(items.sid[idx] + self.offsets)  # [B, H, C, d]
+        x = self.code_emb(items.sid[idx] + self.offsets)  # [B, W, C, d]
         x = x + self.level_emb.weight
-        positions = torch.arange(self.max_history - width, self.max_history, device=history.device)
-        x = x + self.pos_emb(positions)[:, None]
-        if self.text_in is not None:
-            x = x + self.text_in(items.text[idx])[:, :, None]
-        x = self.dropout(self.in_norm(x)).flatten(1, 2)  # [B, H * C, d]
-        padding = (~present).repeat_interleave(len(self.code_sizes), dim=1)
-        attend = ~padding[:, None, None, :]
+        # Positions count from the history's first item, so the state at slot t of a training
+        # sequence and the last state of the same t + 1 items at serving are computed alike.
+        positions = (present.cumsum(1) - 1).clamp_min(0)
+        x = x + self.pos_emb(positions)[:, :, None]
+        if self.text is not None:
+            x = x + self.text(items.text[idx], idx)[:, :, None]
+        x = self.dropout(self.in_norm(x)).flatten(1, 2)  # [B, W * C, d]
+        mask = causal_item_mask(present, n_codes)
         for block in self.encoder:
-            x = block(x, attend)
-        memory = self.enc_norm(x)
-        query = None
-        if self.dense:  # right alignment: the last token belongs to the latest item
-            query = F.normalize(self.query_head(memory[:, -1]), dim=-1)
-        return Encoded(memory, padding, query)
+            x = block(x, mask)
+        return self.enc_norm(x), (~present).repeat_interleave(n_codes, dim=1)
+
+    def _query(self, state: Tensor) -> Tensor:
+        return F.normalize(self.query_head(state), dim=-1)
 
     def decoder_memory(self, encoded: Encoded) -> DecoderMemory:
         """Cross-attention keys/values of every decoder layer, for ``next_code_logits``."""
         kv = [block.cross.keys_values(encoded.memory) for block in self.decoder]
         return DecoderMemory(kv, ~encoded.padding[:, None, None, :])
 
-    def _decode(self, memory: DecoderMemory, prefix: Tensor) -> Tensor:
-        """Decoder states [B * G, s + 1, d] for inputs BOS, prefix codes 0..s-1."""
+    def _decoder_inputs(self, prefix: Tensor) -> Tensor:
+        """[R, s + 1, d] decoder inputs BOS, codes of ``prefix`` [R, s]."""
         steps = prefix.shape[1] + 1
         codes = self.code_emb(prefix + self.offsets[: steps - 1])
         x = torch.cat([self.bos.expand(len(prefix), 1, -1), codes], dim=1)
-        x = self.dropout(self.dec_in_norm(x + self.step_emb.weight[:steps]))
+        return self.dropout(self.dec_in_norm(x + self.step_emb.weight[:steps]))
+
+    def _decode(self, memory: DecoderMemory, x: Tensor, mask: Tensor | None = None) -> Tensor:
         for layer, block in enumerate(self.decoder):
-            x = block(x, causal=True, memory=memory, layer=layer)
+            x = block(x, mask, causal=mask is None, memory=memory, layer=layer)
         return self.dec_norm(x)
 
     def next_code_logits(self, memory: DecoderMemory, prefix: Tensor) -> Tensor:
         """Float32 logits [B * G, code_sizes[s]] of code s given ``prefix`` [B * G, s]: G
         candidate prefixes (beams) per user, user-major, all reading the same memory."""
         level = prefix.shape[1]
-        return self.heads[level](self._decode(memory, prefix)[:, -1]).float()
+        states = self._decode(memory, self._decoder_inputs(prefix))
+        return self.code_heads[level](states[:, -1]).float()
 
-    def item_vectors(self, text: Tensor) -> Tensor:
-        """Unit-norm dense vectors [N, d] of items with text embeddings ``text`` [N, D]."""
-        if not self.dense:
+    def item_vectors(self, text: Tensor, rows: Tensor | None = None) -> Tensor:
+        """Unit-norm dense vectors [N, d] of items with text embeddings ``text`` [N, D] at
+        catalog ``rows`` (None: from text alone, as for an item the model never saw)."""
+        if self.text is None:
             raise ConfigError("model.mode=tiger has no dense head; use generative retrieval")
-        return F.normalize(self.item_head(text), dim=-1)
+        return F.normalize(self.text(text, rows), dim=-1)
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
-        """Losses: ``sid`` (mean CE over the target's codes) unless dense mode, ``dense``
-        (CE of cosine/temperature over candidates) unless tiger mode, and their weighted
-        ``total``. A loss the mode does not train is absent, not zero."""
-        enc = self.encode(batch.history, batch.items)
+        """Mean losses over every slot with a target: ``sid`` (CE over the target's codes)
+        unless dense mode, ``dense`` (CE of cosine/temperature over the in-set candidates)
+        unless tiger mode, and their weighted ``total``. A loss the mode does not train is
+        absent, not zero."""
+        memory, padding = self._encode_tokens(batch.history, batch.items)
+        has_target = batch.target >= 0
         losses: dict[str, Tensor] = {}
-        total = enc.memory.new_zeros((), dtype=torch.float32)
+        total = memory.new_zeros((), dtype=torch.float32)
         if self.generative:
-            codes = batch.items.sid[batch.target]
-            states = self._decode(self.decoder_memory(enc), codes[:, :-1])
-            losses["sid"] = torch.stack([
-                F.cross_entropy(head(states[:, level]).float(), codes[:, level])
-                for level, head in enumerate(self.heads)
-            ]).mean()
-            total = total + self.w_sid * losses["sid"]
+            losses["sid"] = self._sid_loss(memory, padding, batch, has_target)
+            total = total + self.cfg.w_sid * losses["sid"]
         if self.dense:
-            vectors = self.item_vectors(batch.items.text[batch.candidates])
-            logits = (enc.query @ vectors.T).float() / self.temperature
-            losses["dense"] = F.cross_entropy(logits, batch.candidate_target)
-            total = total + self.w_dense * losses["dense"]
+            n_codes = len(self.code_sizes)
+            queries = self._query(memory[:, n_codes - 1 :: n_codes][has_target])  # [M, d]
+            vectors = self.item_vectors(batch.items.text[batch.candidates], batch.candidates)
+            logits = (queries @ vectors.T).float() / self.cfg.temperature
+            losses["dense"] = F.cross_entropy(logits, batch.candidate_target[has_target])
+            total = total + self.cfg.w_dense * losses["dense"]
         losses["total"] = total
         return losses
 
-    loss = forward
+    def _sid_loss(self, memory: Tensor, padding: Tensor, batch: Batch, has_target: Tensor) -> Tensor:
+        """Teacher-forced decoding of every target slot's codes in one pass per user: slot
+        t's C decoder tokens are causal among themselves and read the memory of real items
+        up to t. Only slots that carry a target in some row are decoded."""
+        slots = torch.nonzero(has_target.any(0)).flatten()  # [S]
+        users, n_codes = len(batch.target), len(self.code_sizes)
+        codes = batch.items.sid[batch.target[:, slots].clamp_min(0)]  # [B, S, C]
+        x = self._decoder_inputs(codes[..., :-1].flatten(0, 1))  # [B * S, C, d]
+        x = x.view(users, len(slots) * n_codes, -1)
+        group = torch.arange(len(slots), device=x.device).repeat_interleave(n_codes)
+        step = torch.arange(n_codes, device=x.device).repeat(len(slots))
+        self_mask = (group[:, None] == group[None, :]) & (step[:, None] >= step[None, :])
+        token_slot = torch.arange(memory.shape[1], device=x.device) // n_codes
+        key_slot = token_slot[None, None, :]
+        query_slot = slots[group][None, :, None]
+        cross = ((key_slot <= query_slot) & ~padding[:, None, :]) | (key_slot == query_slot)
+        memory_kv = DecoderMemory([block.cross.keys_values(memory) for block in self.decoder],
+                                  cross[:, None])
+        states = self._decode(memory_kv, x, self_mask).view(users, len(slots), n_codes, -1)
+        keep = has_target[:, slots]
+        states, codes = states[keep], codes[keep]  # [M, C, d], [M, C]
+        return torch.stack([
+            F.cross_entropy(head(states[:, level]).float(), codes[:, level])
+            for level, head in enumerate(self.code_heads)
+        ]).mean()

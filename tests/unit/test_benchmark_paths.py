@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from benchmarks import retrieval_paths as paths
+from liger_core.config import ModelConfig
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import generative_topk
 
@@ -24,8 +25,9 @@ def full_catalog() -> Items:
 
 def seeded_model() -> LigerModel:
     torch.manual_seed(1)
-    return LigerModel(SIZES, 6, "liger", d_model=8, heads=2, encoder_layers=1, decoder_layers=1,
-                      ff_dim=16, dropout=0.0, max_history=4).eval()
+    cfg = ModelConfig(mode="liger", d_model=8, heads=2, encoder_layers=1, decoder_layers=1,
+                      ff_dim=16, dropout=0.0, max_history=4)
+    return LigerModel(cfg, SIZES, 6).eval()
 
 
 def test_items_by_scan_finds_each_id_across_chunks_and_flags_unknown_codes(monkeypatch):

@@ -26,16 +26,27 @@ def make_model(mode: str, **kwargs) -> LigerModel:
     options = dict(d_model=D_MODEL, heads=2, encoder_layers=2, decoder_layers=2, ff_dim=32,
                    dropout=0.0, max_history=6)
     options.update(kwargs)
-    return LigerModel(CODE_SIZES, TEXT_DIM, mode, **options)
+    return LigerModel(ModelConfig(mode=mode, **options), CODE_SIZES, TEXT_DIM)
 
 
-def make_batch(items: Items) -> Batch:
-    history = torch.tensor([[3, 4, 5], [-1, 7, 8], [-1, -1, 9], [0, 1, 2]])
-    target = torch.tensor([16, 19, 20, 13])
+HISTORY = torch.tensor([[3, 4, 5], [-1, 7, 8], [-1, -1, 9], [0, 1, 2]])
+LAST_TARGET = torch.tensor([16, 19, 20, 13])
+
+
+def prefix_target(last: torch.Tensor = LAST_TARGET) -> torch.Tensor:
+    target = torch.full(HISTORY.shape, -1)
+    target[:, -1] = last
+    return target
+
+
+def make_batch(items: Items, target: torch.Tensor | None = None,
+               history: torch.Tensor = HISTORY) -> Batch:
+    target = prefix_target() if target is None else target
     candidates = torch.arange(10, N_ITEMS).flip(0)  # the in-set items, in any order
     position = torch.full((N_ITEMS,), -1)
     position[candidates] = torch.arange(len(candidates))
-    return Batch(history, target, items, candidates, position[target])
+    return Batch(history, target, items, candidates,
+                 torch.where(target >= 0, position[target.clamp_min(0)], -1))
 
 
 @pytest.mark.parametrize("mode, keys", [("tiger", {"sid", "total"}), ("dense", {"dense", "total"}),
@@ -51,7 +62,7 @@ def test_each_mode_trains_its_own_losses(mode, keys):
 def test_text_changes_liger_and_dense_outputs_but_not_tiger():
     items, batch = make_items(0), make_batch(make_items(0))
     other_text = batch.items._replace(text=make_items(1).text)
-    other = Batch(batch.history, batch.target, other_text, batch.candidates, batch.candidate_target)
+    other = Batch(batch.history, batch.target, other_text, batch.candidates, batch.candidate_target)  # noqa: E501
     for mode in ("tiger", "dense", "liger"):
         model = make_model(mode).eval()
         same = torch.allclose(model(batch)["total"], model(other)["total"])
@@ -71,7 +82,7 @@ def test_shapes_and_unit_norms():
     assert torch.allclose(enc.query.norm(dim=-1), torch.ones(4))
     memory = model.decoder_memory(enc)
     for level, size in enumerate(CODE_SIZES):
-        prefix = items.sid[batch.target][:, :level]
+        prefix = items.sid[LAST_TARGET][:, :level]
         assert model.next_code_logits(memory, prefix).shape == (4, size)
     vectors = model.item_vectors(items.text)
     assert vectors.shape == (N_ITEMS, D_MODEL)
@@ -117,15 +128,48 @@ def test_beams_sharing_one_memory_match_one_memory_per_row():
     assert torch.allclose(shared, model.next_code_logits(model.decoder_memory(copied), prefixes), atol=1e-5)
 
 
-def test_from_config_and_invalid_settings():
-    model = LigerModel.from_config(ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1,
+def test_model_reads_its_config_and_rejects_invalid_settings():
+    model = LigerModel(ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1,
                                                ff_dim=32, mode="dense"), CODE_SIZES, TEXT_DIM)
     assert model.mode == "dense" and not hasattr(model, "decoder") and model.max_history == 20
     with pytest.raises(ConfigError, match="divisible"):
         make_model("liger", heads=3)
-    with pytest.raises(ConfigError, match="mode"):
+    with pytest.raises(ValueError, match="mode"):
         make_model("gpt")
     with pytest.raises(ConfigError, match="no dense head"):
         make_model("tiger").item_vectors(make_items().text)
     with pytest.raises(DataError, match="at most 6"):
         make_model("liger").encode(torch.zeros(1, 7, dtype=torch.long), make_items())
+
+
+@pytest.mark.parametrize("mode", ["tiger", "dense", "liger"])
+def test_causal_batch_loss_equals_the_loss_of_all_its_prefixes(mode):
+    """One pass over whole sequences trains exactly what one example per prefix would."""
+    items, model = make_items(), make_model(mode).eval()
+    sequences = [[3, 14, 15, 16], [7, 18, 19], [9, 20], [0, 11, 12, 13]]  # targets in-set (>= 10)
+    width = max(len(s) for s in sequences) - 1
+    history = torch.full((len(sequences), width), -1)
+    target = torch.full((len(sequences), width), -1)
+    prefixes, lasts = [], []
+    for row, seq in enumerate(sequences):
+        history[row, width - len(seq) + 1:] = torch.tensor(seq[:-1])
+        target[row, width - len(seq) + 1:] = torch.tensor(seq[1:])
+        for t in range(1, len(seq)):
+            prefixes.append([-1] * (width - t) + seq[:t])
+            lasts.append(seq[t])
+    causal = model(make_batch(items, target, history))
+    prefix_history = torch.tensor(prefixes)
+    last = torch.full(prefix_history.shape, -1)
+    last[:, -1] = torch.tensor(lasts)
+    per_prefix = model(make_batch(items, last, prefix_history))
+    for name in causal:
+        assert torch.allclose(causal[name], per_prefix[name], atol=1e-5), name
+
+
+def test_encoder_state_at_a_slot_ignores_later_items():
+    items, model = make_items(), make_model("liger").eval()
+    a = model._encode_tokens(torch.tensor([[3, 4, 5]]), items)[0]
+    b = model._encode_tokens(torch.tensor([[3, 4, 9]]), items)[0]
+    n_codes = len(CODE_SIZES)
+    assert torch.allclose(a[:, : 2 * n_codes], b[:, : 2 * n_codes], atol=1e-6)
+    assert not torch.allclose(a[:, 2 * n_codes :], b[:, 2 * n_codes :])

@@ -4,6 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import (
@@ -25,8 +26,9 @@ def all_ids(code_sizes=CODE_SIZES) -> np.ndarray:
 
 def make_model(mode="liger", seed=0, code_sizes=CODE_SIZES) -> LigerModel:
     torch.manual_seed(seed)
-    return LigerModel(code_sizes, TEXT_DIM, mode, d_model=16, heads=2, encoder_layers=1,
-                      decoder_layers=1, ff_dim=32, dropout=0.0, max_history=5).eval()
+    cfg = ModelConfig(mode=mode, d_model=16, heads=2, encoder_layers=1, decoder_layers=1,
+                      ff_dim=32, dropout=0.0, max_history=5)
+    return LigerModel(cfg, code_sizes, TEXT_DIM).eval()
 
 
 def make_items(n: int, seed: int = 0, code_sizes=CODE_SIZES) -> Items:
