@@ -145,6 +145,7 @@ class ModelConfig(_Section):
     temperature: float = Field(0.07, gt=0)
     w_sid: float = Field(1.0, ge=0)
     w_dense: float = Field(1.0, ge=0)
+    item_ids: bool = False  # add a learned vector per in-set item to its text (0 for cold items)
 
 
 MODE_METHOD = {"tiger": "generative", "dense": "dense", "liger": "hybrid"}
@@ -157,11 +158,15 @@ def ranking_metric(mode: str, configured: str | None) -> str:
 
 
 class TrainConfig(_Section):
+    """``batch_size``: training targets per step (whole user sequences under ``causal``)."""
+
     batch_size: int = Field(256, ge=1)
     max_steps: int = Field(200_000, ge=1)
     time_budget_minutes: float = Field(0, ge=0)  # 0: no wall-clock budget
     lr: float = Field(3e-4, gt=0)
-    warmup_steps: int = Field(10_000, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, le=0.05)  # of the run, by steps or time budget
+    objective: Literal["causal", "prefix"] = "causal"  # loss at every position, or last only
+    dense_negatives: int = Field(0, ge=0)  # 0: dense softmax over every in-set item
     weight_decay: float = Field(0.035, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     eval_every: int = Field(1_000, ge=1)
@@ -183,10 +188,14 @@ class EvaluateConfig(_Section):
     """Offline evaluation on the test split, and the promotion gate on the validation split."""
 
     model: ModelRef = "challenger"  # recommender version or alias to evaluate
-    beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100])
+    beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100], min_length=1)
+    beam_width: int = Field(100, ge=1)  # one search this wide; each K takes its best K beams
     users: int = Field(0, ge=0)  # 0: every test user; else a fixed random subset
     gate_metric: str | None = None  # default: val_<mode's method>_ndcg@10 (see ranking_metric)
     gate_tolerance: float = Field(0.0, ge=0)  # allowed drop vs champion (absolute)
+    # The gate also requires beating the 3-item transition count on the same users; only
+    # tests on toy catalogs, where counting is near perfect, turn this off.
+    baseline_floor: bool = True
 
 
 class RecommendConfig(_Section):

@@ -1,12 +1,18 @@
 """Training loop for LigerModel: AdamW, warmup + cosine schedule, periodic validation with
 early stopping, atomic checkpoints with exact resume, and optional DistributedDataParallel.
 
-Resume is exact on one CPU process: the learning rate is a function of the step, the data
-order a function of (seed, epoch), and the RNG states are saved, so a run killed after a
-checkpoint and restarted ends with the same weights as one that never stopped.
+Objective ``causal`` (default) feeds one user's training sequence per row and trains a
+prediction at every position (the encoder is causal), so an epoch costs one pass per user;
+``prefix`` feeds one (history, next item) example per row. Either way batches are bucketed
+by length (``liger_core.batching``) so that little compute goes to padding.
 
-The time budget covers the whole run across resumes; the evaluation after the last step
-may run past it.
+The schedule follows whichever ends first, ``max_steps`` or the time budget: progress is
+the larger of the step and time fractions, warmup takes ``warmup_fraction`` of it and the
+cosine decay reaches 0 at progress 1. Without a time budget, resume is exact on one CPU
+process: the learning rate is a function of the step, the data order a function of
+(seed, epoch), and the RNG states are saved, so a run killed after a checkpoint and
+restarted ends with the same weights as one that never stopped. The time budget covers
+the whole run across resumes; the evaluation after the last step may run past it.
 
 Distributed: when the caller has initialised torch.distributed (gloo on CPU, nccl on GPUs;
 under TorchDistributor the launched function calls init_process_group), ``batch_size`` is
@@ -18,8 +24,10 @@ resume from it).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,14 +40,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from liger_core.batching import BucketedLoader
 from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model import Batch, Items, LigerModel
 from liger_core.retrieval import PrefixIndex, evaluate_sums, finish, metric_names
-from liger_core.sequences import Examples, Split
+from liger_core.sequences import Split
 
 CHECKPOINT = "last.pt"
+logger = logging.getLogger("liger.train")
 LogFn = Callable[[dict[str, float], int], None]
 
 
@@ -49,10 +59,11 @@ class TrainResult:
     step: int
     best_metrics: dict[str, float]
     history: list[dict[str, float]]  # one entry per evaluation, with its "step"
-    samples_per_second: float  # training examples per second, all ranks, evaluation excluded
+    samples_per_second: float  # training targets per second, all ranks, evaluation excluded
     stopped_reason: str  # "max_steps" | "early_stop" | "time_budget"
     seconds: float  # wall-clock over all runs, resumes included
     start_step: int  # 0, or the step this run resumed from
+    epochs: float = 0.0  # passes over the training examples
 
 
 @dataclass
@@ -71,40 +82,30 @@ class _State:
     samples: int = 0
 
 
-def lr_factor(step: int, warmup: int, max_steps: int) -> float:
-    """Linear warmup to 1 over ``warmup`` steps, then cosine decay to 0 at ``max_steps``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, max_steps - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+def lr_factor(progress: float, warmup_fraction: float) -> float:
+    """Linear warmup over the first ``warmup_fraction`` of training, then cosine decay to 0
+    at ``progress`` 1 (progress: fraction of the run done, by steps or by time)."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup_fraction:
+        return progress / warmup_fraction
+    rest = (progress - warmup_fraction) / max(1e-12, 1.0 - warmup_fraction)
+    return 0.5 * (1.0 + math.cos(math.pi * rest))
 
 
-class ExampleLoader:
-    """Padded batches of training examples in a shuffled order per epoch.
+def progress(step: int, max_steps: int, elapsed: float, budget_seconds: float) -> float:
+    """Fraction of the run done after ``step`` steps: whichever of steps or time ends first."""
+    done = (step + 1) / max_steps
+    return max(done, elapsed / budget_seconds) if budget_seconds else done
 
-    The permutation of epoch e comes from (seed, e) alone, so any (epoch, batch) position
-    can be recreated on resume without saving a sampler. Rank r takes every world-th
-    example of the permutation, cut so that all ranks run the same number of batches.
-    """
 
-    def __init__(self, examples: Examples, batch_size: int, max_history: int, seed: int,
-                 rank: int = 0, world: int = 1) -> None:
-        if len(examples) < world:
-            raise DataError(
-                f"{len(examples)} training examples cannot be shared by {world} workers")
-        self.examples, self.max_history, self.seed = examples, max_history, seed
-        self.rank, self.world = rank, world
-        self.batch_size = max(1, batch_size // world)
-        self.per_rank = len(examples) // world
-        self.batches = math.ceil(self.per_rank / self.batch_size)
-        self._epoch, self._order = -1, np.empty(0, dtype=np.int64)
-
-    def get(self, epoch: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        if epoch != self._epoch:
-            perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
-            self._epoch, self._order = epoch, perm[self.rank :: self.world][: self.per_rank]
-        rows = self._order[batch * self.batch_size : (batch + 1) * self.batch_size]
-        return self.examples.batch(rows, self.max_history)
+def stop_reason(state: _State, cfg: TrainConfig, elapsed: float) -> str | None:
+    """Pure stop policy: patience, then the step budget, then the time budget."""
+    if state.bad_evals >= cfg.patience:
+        return "early_stop"
+    if state.step >= cfg.max_steps:
+        return "max_steps"
+    budget = cfg.time_budget_minutes * 60
+    return "time_budget" if budget and elapsed >= budget else None
 
 
 def _dist() -> tuple[int, int]:
@@ -173,181 +174,253 @@ def _validate(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, 
             f"model.mode={model_cfg.mode!r}; choose one of {available}")
 
 
-def train(
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    catalog: Catalog,
-    split: Split,
-    checkpoint_dir: Path,
-    log: LogFn | None = None,
-) -> TrainResult:
-    """Train until ``max_steps``, early stopping or the time budget, resuming from
-    ``checkpoint_dir/last.pt`` when it exists. ``log(metrics, step)`` (rank 0 only) gets
-    training losses every ``log_every`` steps and validation metrics every ``eval_every``."""
-    rank, world = _dist()
-    device = _device(train_cfg.device, world)
-    torch.manual_seed(train_cfg.seed)  # same initial weights on every rank
-    model = LigerModel.from_config(model_cfg, catalog.code_sizes, catalog.text_dim).to(device)
-    _validate(model_cfg, train_cfg, catalog, split, model)
-    watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
-    optimizer = _optimizer(model, train_cfg)
-    state = _State()
-    checkpoint_dir = Path(checkpoint_dir)
-    path = checkpoint_dir / CHECKPOINT
-    best_weights: dict[str, torch.Tensor] | None = None
-    if path.exists():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        same_model = ckpt["model_config"] == model_cfg.model_dump()
-        if not same_model or tuple(ckpt["code_sizes"]) != catalog.code_sizes:
-            raise ConfigError(f"{path} was written for another model config or catalog; "
+class Trainer:
+    """One training run: ``fit`` drives ``step``, ``evaluate`` and ``save`` until the stop
+    policy says so; a checkpoint in ``checkpoint_dir`` is restored at construction."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog,
+                 split: Split, checkpoint_dir: Path, log: LogFn | None = None) -> None:
+        self.model_cfg, self.cfg, self.log = model_cfg, train_cfg, log
+        self.rank, self.world = _dist()
+        self.device = _device(train_cfg.device, self.world)
+        torch.manual_seed(train_cfg.seed)  # same initial weights on every rank
+        self.model = LigerModel(model_cfg, catalog.code_sizes, catalog.text_dim,
+                                catalog.n_items).to(self.device)
+        _validate(model_cfg, train_cfg, catalog, split, self.model)
+        self.code_sizes = catalog.code_sizes
+        self.watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
+        self.optimizer = _optimizer(self.model, train_cfg)
+        self.state, self.best_weights = _State(), None
+        self.path = Path(checkpoint_dir) / CHECKPOINT
+        self.items = Items.from_catalog(catalog, self.device)
+        if self.model.text is not None:
+            self.model.text.fit_statistics(self.items.text)
+        self._data(split)
+        self._restore()
+        self.start_step = self.state.step
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        self.bf16 = self.device.type == "cuda" and train_cfg.mixed_precision
+
+    def _data(self, split: Split) -> None:
+        """Candidates, validation users and the batch loader of this rank."""
+        device, cfg = self.device, self.cfg
+        in_set = np.flatnonzero(split.in_set)
+        self.candidates = torch.from_numpy(in_set).to(device)
+        self.index = PrefixIndex(self.items.sid.cpu().numpy(), in_set, self.code_sizes).to(device)
+        self.cold = torch.from_numpy(np.flatnonzero(~split.in_set)).to(device)
+        valid = split.valid
+        if cfg.eval_users and len(valid) > cfg.eval_users:
+            rows = np.random.default_rng(cfg.seed).choice(len(valid), cfg.eval_users, replace=False)
+            valid = valid.subset(np.sort(rows))
+        self.valid = valid.subset(np.arange(self.rank, len(valid), self.world))
+        self.train_examples = split.train
+        if cfg.objective == "causal":  # one unit per user: its last example names the sequence
+            self.units = split.train.last_rows()
+            lengths = targets = split.train.positions[self.units]
+        else:
+            self.units = np.arange(len(split.train))
+            lengths, targets = split.train.positions, np.ones(len(split.train), dtype=np.int64)
+        self.loader = BucketedLoader(np.minimum(lengths, self.model_cfg.max_history), targets,
+                                     cfg.batch_size, cfg.seed, self.rank, self.world)
+
+    def _restore(self) -> None:
+        if not self.path.exists():
+            torch.manual_seed(self.cfg.seed + self.rank)  # dropout masks differ between ranks
+            return
+        ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
+        same_model = ckpt["model_config"] == self.model_cfg.model_dump()
+        if not same_model or tuple(ckpt["code_sizes"]) != self.code_sizes:
+            raise ConfigError(f"{self.path} was written for another model config or catalog; "
                               "remove it or use another checkpoint directory")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        state = _State(**ckpt["state"])
-        best_weights = ckpt["best_weights"]
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.state, self.best_weights = _State(**ckpt["state"]), ckpt["best_weights"]
         rng = ckpt["rng"]
-        _set_rng_state(rng[rank] if rank < len(rng) else rng[0], device)
-    else:
-        torch.manual_seed(train_cfg.seed + rank)  # dropout masks differ between ranks
-    start_step = state.step
+        _set_rng_state(rng[self.rank] if self.rank < len(rng) else rng[0], self.device)
 
-    items = Items.from_catalog(catalog, device)
-    in_set = np.flatnonzero(split.in_set)
-    candidates = torch.from_numpy(in_set).to(device)
-    position = np.full(catalog.n_items, -1, dtype=np.int64)
-    position[in_set] = np.arange(len(in_set))
-    position_t = torch.from_numpy(position).to(device)
-    index = PrefixIndex(catalog.sid, in_set, catalog.code_sizes).to(device)
-    cold = torch.from_numpy(np.flatnonzero(~split.in_set)).to(device)
-    valid = split.valid
-    if train_cfg.eval_users and len(valid) > train_cfg.eval_users:
-        rng = np.random.default_rng(train_cfg.seed)
-        rows = rng.choice(len(valid), train_cfg.eval_users, replace=False)
-        valid = valid.subset(np.sort(rows))
-    valid = valid.subset(np.arange(rank, len(valid), world))
-    loader = ExampleLoader(split.train, train_cfg.batch_size, model_cfg.max_history,
-                           train_cfg.seed, rank, world)
+    def save(self) -> None:
+        rng = [_rng_state(self.device)]
+        if self.world > 1:
+            rng = [None] * self.world  # type: ignore[list-item]
+            dist.all_gather_object(rng, _rng_state(self.device))
+        if self.rank == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            save_atomic({
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "state": asdict(self.state), "best_weights": self.best_weights, "rng": rng,
+                "model_config": self.model_cfg.model_dump(), "code_sizes": list(self.code_sizes),
+            }, self.path)
 
-    net: nn.Module = model
-    if world > 1:
-        device_ids = [device.index] if device.type == "cuda" else None
-        net = DistributedDataParallel(model, device_ids=device_ids)
-    use_bf16 = device.type == "cuda" and train_cfg.mixed_precision
+    def _batch(self) -> Batch:
+        rows = self.units[self.loader.get(self.state.epoch, self.state.batch)]
+        examples, width = self.train_examples, self.model_cfg.max_history
+        if self.cfg.objective == "causal":
+            history, target = examples.causal_batch(rows, width)
+        else:
+            history, last = examples.batch(rows, width)
+            target = np.full_like(history, -1)
+            target[:, -1] = last
+        history_t = torch.from_numpy(history).to(self.device)
+        target_t = torch.from_numpy(target).to(self.device)
+        candidates = self._dense_candidates(target_t)
+        position = torch.full((len(self.items.sid),), -1, dtype=torch.long, device=self.device)
+        position[candidates] = torch.arange(len(candidates), device=self.device)
+        return Batch(history_t, target_t, self.items, candidates,
+                     torch.where(target_t >= 0, position[target_t.clamp_min(0)], -1))
 
-    def evaluate() -> dict[str, float]:
-        sums = evaluate_sums(model, valid, items, index, cold, beams=train_cfg.beams,
-                             cold_cap=train_cfg.cold_candidates,
-                             batch_size=train_cfg.eval_batch_size)
-        if world > 1:
-            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=device)
+    def _dense_candidates(self, target: torch.Tensor) -> torch.Tensor:
+        """Items the dense loss ranks: every in-set item, or (``dense_negatives`` > 0) the
+        batch's targets plus that many in-set items drawn uniformly, which cuts the item
+        tower's work per step from the whole catalog to a few thousand rows."""
+        if not self.cfg.dense_negatives or self.cfg.dense_negatives >= len(self.candidates):
+            return self.candidates
+        drawn = torch.randint(len(self.candidates), (self.cfg.dense_negatives,), device=self.device)
+        return torch.unique(torch.cat([target[target >= 0], self.candidates[drawn]]))
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """One optimisation step on the next batch; returns its losses."""
+        tick = time.perf_counter()
+        batch = self._batch()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            losses = self.net(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        state = self.state
+        state.step, state.batch = state.step + 1, state.batch + 1
+        if state.batch == self.loader.batches_in(state.epoch):
+            state.epoch, state.batch = state.epoch + 1, 0
+        state.samples += int((batch.target >= 0).sum()) * self.world
+        state.train_seconds += time.perf_counter() - tick
+        return {name: value.detach() for name, value in losses.items()}
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics of the current weights, summed over ranks."""
+        sums = evaluate_sums(self.model, self.valid, self.items, self.index, self.cold,
+                             beams=self.cfg.beams, cold_cap=self.cfg.cold_candidates,
+                             batch_size=self.cfg.eval_batch_size)
+        if self.world > 1:
+            values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)
             dist.all_reduce(values)
             sums = dict(zip(sums, values.tolist()))
         return finish(sums)
 
-    def checkpoint() -> None:
-        rng = [_rng_state(device)]
-        if world > 1:
-            rng = [None] * world  # type: ignore[list-item]
-            dist.all_gather_object(rng, _rng_state(device))
-        if rank == 0:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            save_atomic({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "state": asdict(state), "best_weights": best_weights, "rng": rng,
-                "model_config": model_cfg.model_dump(), "code_sizes": list(catalog.code_sizes),
-            }, path)
+    def _elapsed(self) -> float:
+        """Run seconds so far, the same on every rank (clocks differ; DDP must agree)."""
+        elapsed = self._seconds_before + time.perf_counter() - self._started
+        if self.world > 1 and self.cfg.time_budget_minutes:
+            value = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
+            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+            elapsed = float(value.item())
+        return elapsed
 
-    def stop_reason() -> str | None:
-        if state.bad_evals >= train_cfg.patience:
-            return "early_stop"
-        if state.step >= train_cfg.max_steps:
-            return "max_steps"
-        budget = train_cfg.time_budget_minutes * 60
-        elapsed = seconds_before + time.perf_counter() - started
-        out_of_time = float(bool(budget) and elapsed >= budget)
-        if world > 1 and budget:  # clocks differ; stop together or DDP would hang
-            flag = torch.tensor([out_of_time], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = flag.item()
-        return "time_budget" if out_of_time else None
+    def _set_lr(self, elapsed: float) -> float:
+        done = progress(self.state.step, self.cfg.max_steps, elapsed, self.cfg.time_budget_minutes * 60)
+        lr = self.cfg.lr * lr_factor(done, self.cfg.warmup_fraction)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
 
-    started = time.perf_counter()
-    seconds_before = state.seconds
-    running: dict[str, torch.Tensor | float] = {}
-    running_steps = 0
-    model.train()
-    progress = tqdm(total=train_cfg.max_steps, initial=state.step, desc="train", unit="step",
-                    disable=None if rank == 0 else True)
-    with progress:
-        while (reason := stop_reason()) is None:
-            tick = time.perf_counter()
-            history, target = loader.get(state.epoch, state.batch)
-            history_t = torch.from_numpy(history).to(device)
-            target_t = torch.from_numpy(target).to(device)
-            batch = Batch(history_t, target_t, items, candidates, position_t[target_t])
-            for group in optimizer.param_groups:
-                group["lr"] = train_cfg.lr * lr_factor(state.step, train_cfg.warmup_steps,
-                                                       train_cfg.max_steps)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                losses = net(batch)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
+    def _record_eval(self) -> dict[str, float]:
+        """Evaluate, append to history, keep a CPU copy of the best weights; returns metrics."""
+        metrics, state = self.evaluate(), self.state
+        if self.watched not in metrics:
+            raise DataError(f"validation produced no {self.watched!r} (no users in that segment?); "
+                            "choose another train.early_stop_metric")
+        state.history.append({"step": float(state.step), **metrics})
+        if metrics[self.watched] > state.best:
+            state.best, state.best_metrics, state.bad_evals = metrics[self.watched], dict(metrics), 0
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        else:
+            state.bad_evals += 1
+        return metrics
 
-            state.step += 1
-            state.batch += 1
-            if state.batch == loader.batches:
-                state.epoch, state.batch = state.epoch + 1, 0
-            state.samples += len(target) * world
-            state.train_seconds += time.perf_counter() - tick
-            for name, value in losses.items():
-                running[name] = running.get(name, 0.0) + value.detach()
+    def fit(self) -> TrainResult:
+        """lr -> step -> log -> evaluate -> checkpoint, until the stop policy ends the run."""
+        cfg, state = self.cfg, self.state
+        self._started, self._seconds_before = time.perf_counter(), state.seconds
+        running: dict[str, torch.Tensor] = {}
+        running_steps = 0
+        meter = ProgressMeter(cfg.max_steps, state.step, self.rank == 0, cfg.time_budget_minutes * 60)
+        self.model.train()
+        while (reason := stop_reason(state, cfg, elapsed := self._elapsed())) is None:
+            lr = self._set_lr(elapsed)
+            for name, value in self.step().items():
+                running[name] = running.get(name, 0.0) + value
             running_steps += 1
-            progress.update()
-
             metrics: dict[str, float] = {}
-            if state.step % train_cfg.log_every == 0 or state.step == train_cfg.max_steps:
-                metrics = {f"train_{name}_loss": float(v) / running_steps
-                           for name, v in running.items()}
-                metrics["lr"] = optimizer.param_groups[0]["lr"]
-                metrics["samples_per_second"] = state.samples / max(state.train_seconds, 1e-9)
-                progress.set_postfix(loss=f"{metrics['train_total_loss']:.4f}")
+            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+                metrics = {f"train_{name}_loss": float(v) / running_steps for name, v in running.items()}
+                metrics.update(lr=lr, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
+                               epoch=state.epoch + state.batch / self.loader.batches_in(state.epoch))
                 running, running_steps = {}, 0
-            if state.step % train_cfg.eval_every == 0 or state.step == train_cfg.max_steps:
-                best_weights = _record_eval(evaluate(), state, watched, model, best_weights)
-                metrics.update(state.history[-1])
-                metrics.pop("step")
-            state.seconds = seconds_before + time.perf_counter() - started
-            if metrics and rank == 0 and log is not None:
-                log(metrics, state.step)
-            if state.step % train_cfg.checkpoint_every == 0:
-                checkpoint()
+            if state.step % cfg.eval_every == 0 or state.step == cfg.max_steps:
+                metrics.update(self._record_eval())
+            state.seconds = self._seconds_before + time.perf_counter() - self._started
+            meter.update(state.step, metrics.get(self.watched), metrics.get("train_total_loss"), state.seconds)
+            if metrics and self.rank == 0 and self.log is not None:
+                self.log(metrics, state.step)
+            if state.step % cfg.checkpoint_every == 0:
+                self.save()
+        return self._finish(reason)
 
-    if not state.history or state.history[-1]["step"] != state.step:
-        best_weights = _record_eval(evaluate(), state, watched, model, best_weights)
-        if rank == 0 and log is not None:
-            log({k: v for k, v in state.history[-1].items() if k != "step"}, state.step)
-    state.seconds = seconds_before + time.perf_counter() - started
-    checkpoint()
-    if best_weights is not None:
-        model.load_state_dict(best_weights)
-    return TrainResult(
-        model=model.cpu().eval(), step=state.step, best_metrics=state.best_metrics,
-        history=state.history, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
-        stopped_reason=reason, seconds=state.seconds, start_step=start_step,
-    )
+    def _finish(self, reason: str) -> TrainResult:
+        state = self.state
+        if not state.history or state.history[-1]["step"] != state.step:
+            metrics = self._record_eval()
+            if self.rank == 0 and self.log is not None:
+                self.log(metrics, state.step)
+        state.seconds = self._seconds_before + time.perf_counter() - self._started
+        self.save()
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        epochs = state.samples / max(1, len(self.train_examples))
+        return TrainResult(
+            model=self.model.cpu().eval(), step=state.step, best_metrics=state.best_metrics,
+            history=state.history, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
+            stopped_reason=reason, seconds=state.seconds, start_step=self.start_step, epochs=epochs)
 
 
-def _record_eval(metrics: dict[str, float], state: _State, name: str, model: LigerModel,
-                 best_weights: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
-    """Append to history; on improvement keep a CPU copy of the ``name`` metric's best weights."""
-    if name not in metrics:
-        raise DataError(f"validation produced no {name!r} (no users in that segment?); "
-                        "choose another train.early_stop_metric")
-    state.history.append({"step": float(state.step), **metrics})
-    if metrics[name] > state.best:
-        state.best, state.best_metrics, state.bad_evals = metrics[name], dict(metrics), 0
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    state.bad_evals += 1
-    return best_weights
+class ProgressMeter:
+    """A progress bar on a terminal; otherwise one log line every ``every_seconds`` (Airflow
+    and ``make run`` have no terminal, and a silent 20-minute stage looks hung)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool, budget_seconds: float = 0.0,
+                 every_seconds: float = 30.0) -> None:
+        self.total, self.every, self.enabled = total, every_seconds, enabled
+        self.budget = budget_seconds
+        self.bar = tqdm(total=total, initial=initial, desc="train", unit="step",
+                        disable=not (enabled and sys.stderr.isatty()))
+        self.last_step, self.last_time, self.started = initial, time.perf_counter(), time.perf_counter()
+        self.initial, self.metric, self.loss = initial, None, None
+
+    def update(self, step: int, metric: float | None, loss: float | None, elapsed: float) -> None:
+        self.bar.update(step - self.bar.n)
+        self.metric = metric if metric is not None else self.metric
+        self.loss = loss if loss is not None else self.loss
+        now = time.perf_counter()
+        if not self.enabled or self.bar.disable is False or now - self.last_time < self.every:
+            return
+        rate = (step - self.initial) / max(now - self.started, 1e-9)
+        eta = (self.total - step) / rate if rate else float("inf")
+        if self.budget:
+            eta = min(eta, max(0.0, self.budget - elapsed))
+        logger.info("train step %d/%d, %.1f steps/s, ETA %.0f s, loss %s, latest validation %s",
+                    step, self.total, rate, eta, _fmt(self.loss), _fmt(self.metric))
+        self.last_time = now
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def train(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split,
+          checkpoint_dir: Path, log: LogFn | None = None) -> TrainResult:
+    """Train until ``max_steps``, early stopping or the time budget, resuming from
+    ``checkpoint_dir/last.pt`` when it exists. ``log(metrics, step)`` (rank 0 only) gets
+    training losses every ``log_every`` steps and validation metrics every ``eval_every``."""
+    return Trainer(model_cfg, train_cfg, catalog, split, checkpoint_dir, log).fit()

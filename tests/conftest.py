@@ -37,9 +37,9 @@ SMALL_RQVAE = ["rqvae.hidden_dims=[32]", "rqvae.latent_dim=8", "rqvae.levels=2",
 
 # A tiny model and training budget for job tests on the five-item catalog.
 TINY_MODEL = ["model.d_model=16", "model.heads=2", "model.encoder_layers=1", "model.decoder_layers=1",
-              "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_steps=2",
+              "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_fraction=0.05",
               "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0",
-              "evaluate.beam_sweep=[4, 5]", "recommend.k=2"]
+              "evaluate.beam_sweep=[4, 5]", "evaluate.baseline_floor=false", "recommend.k=2"]
 # Five events per user, so every user has training examples; A3 and A5 occur only as
 # validation/test targets, which makes them cold-start items.
 SEQUENCES = {"u1": "A1 A2 A4 A5 A3", "u2": "A2 A4 A1 A2 A5", "u3": "A4 A1 A2 A4 A5", "u4": "A1 A4 A2 A1 A4"}

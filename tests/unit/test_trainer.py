@@ -12,14 +12,14 @@ from liger_core.metrics import recall_at_k
 from liger_core.model import LigerModel
 from liger_core.sequences import build_split
 from liger_core.synthetic import make_synthetic
-from liger_core.trainer import CHECKPOINT, lr_factor, train
+from liger_core.trainer import CHECKPOINT, lr_factor, progress, train
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MODEL = ModelConfig(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=64, dropout=0.1)
-TRAIN = TrainConfig(batch_size=64, max_steps=12, lr=3e-3, warmup_steps=3, eval_every=4,
+TRAIN = TrainConfig(batch_size=64, max_steps=12, lr=3e-3, warmup_fraction=0.05, eval_every=4,
                     checkpoint_every=4, log_every=4, beams=10, eval_users=60, device="cpu")
 
 
@@ -34,20 +34,29 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_lr_warms_up_then_decays_to_zero():
-    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
-    assert lr_factor(9, 10, 100) == 1.0 and lr_factor(10, 10, 100) == 1.0
-    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
-    assert lr_factor(100, 10, 100) == pytest.approx(0.0) and lr_factor(0, 0, 10) == 1.0
+    assert lr_factor(0.01, 0.05) == pytest.approx(0.2)
+    assert lr_factor(0.05, 0.05) == 1.0
+    assert lr_factor(0.525, 0.05) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.05) == pytest.approx(0.0) and lr_factor(0.0, 0.0) == 1.0
+    assert lr_factor(1.7, 0.05) == pytest.approx(0.0)  # past the end stays at 0
+
+
+def test_schedule_follows_whichever_budget_ends_first():
+    assert progress(49, 100, elapsed=0.0, budget_seconds=0) == pytest.approx(0.5)
+    assert progress(49, 100, elapsed=90.0, budget_seconds=100.0) == pytest.approx(0.9)
+    assert progress(89, 100, elapsed=10.0, budget_seconds=100.0) == pytest.approx(0.9)
+    # a run stopped by its 20-minute budget has annealed to ~0, whatever max_steps says
+    assert lr_factor(progress(3_500, 20_000, 1_199.0, 1_200.0), 0.05) < 1e-5
 
 
 def test_learns_the_planted_structure_far_better_than_popularity(data, tmp_path):
     catalog, split = data
     popular = np.argsort(-np.bincount(split.train.targets, minlength=catalog.n_items))[:10]
     popularity = recall_at_k(np.tile(popular, (len(split.valid), 1)), split.valid.targets, 10).mean()
-    cfg = TRAIN.model_copy(update=dict(max_steps=150, warmup_steps=10, eval_every=150, eval_users=0))
+    cfg = TRAIN.model_copy(update=dict(max_steps=300, eval_every=300, eval_users=0))
     result = train(MODEL, cfg, catalog, split, tmp_path)
     metrics = result.best_metrics
-    assert result.stopped_reason == "max_steps" and result.step == 150
+    assert result.stopped_reason == "max_steps" and result.step == 300
     assert metrics["val_users"] == len(split.valid)
     assert metrics["val_generative_recall@10"] > popularity + 0.3, (metrics, popularity)
     assert metrics["val_hybrid_recall@10"] > popularity + 0.3, (metrics, popularity)
@@ -138,6 +147,6 @@ def test_distributed_ranks_end_with_identical_weights(tmp_path):
     assert checkpoint["state"]["step"] == 6 and len(checkpoint["rng"]) == 2
     catalog, _ = _ddp_data()
     torch.manual_seed(TRAIN.seed)  # the trainer's initial weights; training moved them
-    initial = LigerModel.from_config(MODEL, catalog.code_sizes, catalog.text_dim).state_dict()
+    initial = LigerModel(MODEL, catalog.code_sizes, catalog.text_dim).state_dict()
     assert initial.keys() == r0["model"].keys()
     assert not any(torch.equal(initial[k], r0["model"][k]) for k in initial if "weight" in k)
