@@ -8,7 +8,7 @@ PROFILE ?= cpu
 
 ARGS   ?=
 
-.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality \
+.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen \
         bench-inference bench-scaling clean
 
 $(STAMP): requirements.txt pyproject.toml
@@ -41,8 +41,11 @@ bench-semantic-ids: setup  ## RQ-VAE training + ID assignment on the real catalo
 bench-stages: setup  ## wall time + peak memory per stage, then the nightly DAG (writes DS's tables)
 	$(BIN)/python -m benchmarks.pipeline_stages --ds $(DS) --profile $(PROFILE) $(ARGS)
 
-bench-quality: setup  ## tiger, dense and liger side by side on DS's tables (after bench-stages or run)
+bench-quality: setup  ## tiger, dense, liger and the baselines side by side on DS's tables (after bench-stages or run)
 	$(BIN)/python -m benchmarks.quality_beauty --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-screen: setup  ## short equal-time training screens, ARGS="--config 'a=1,b=2' --config '...'"
+	$(BIN)/python -m benchmarks.train_screen --ds $(DS) --profile $(PROFILE) $(ARGS)
 
 bench-inference: setup  ## production hybrid vs naive beam vs dense scoring, champion model of DS
 	$(BIN)/python -m benchmarks.inference_speed --ds $(DS) --profile $(PROFILE) $(ARGS)

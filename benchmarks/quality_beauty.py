@@ -1,15 +1,18 @@
 """Quality on the real catalog: tiger, dense and liger modes trained side by side with the
-same data, seed and step budget, each evaluated on the test split (DESIGN §5 protocol) and
-served once, next to the published Beauty figures.
+same data, seed and wall-clock budget, each evaluated on the test split (DESIGN §5
+protocol: hybrid = the best 20 of a 100-beam search plus cold items, ranked by the dense
+head; ``*_served`` rows exclude history as serving does) and served once, next to the
+training-free baselines (popularity, transition counts from the last item and the last 3)
+computed by the same code on the same users, and the published Beauty figures.
 
 Needs the tables of the earlier stages for --ds (``liger run`` or the stages up to
-``sequences``). Every mode trains exactly ``--steps`` steps (no wall-clock budget), so the
-comparison is not skewed by how fast each mode steps. ``--versions tiger=3 ...`` reports
-already-trained versions instead, reading their training figures from MLflow. The last mode
-evaluated wins the promotion gate if it beats the champion, so liger runs last.
-Writes benchmarks/results/quality_beauty_<profile>.json.
+``sequences``). Every mode trains for ``--minutes`` of wall-clock time (the profile's
+``max_steps`` still caps it), the schedule annealing to 0 at the end of that budget.
+``--versions tiger=3 ...`` reports already-trained versions instead, reading their training
+figures from MLflow. The last mode evaluated wins the promotion gate if it beats the
+champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json.
 
-    python -m benchmarks.quality_beauty --ds 2026-11-23 --steps 2500
+    python -m benchmarks.quality_beauty --ds 2026-12-02 --minutes 20
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from liger_core.config import load_settings
 from liger_core.model_registry import RECOMMENDER_MODEL
 
 MODES = ("tiger", "dense", "liger")
+PAPER_BEAM_WIDTH = 100  # the paper ranks the best 20 of a 100-beam search
+BASELINE_PREFIXES = ("popularity", "transition")
 # Published test figures on Beauty (LIGER paper, K=20 beams; TIGER as reported there).
 PAPER = {"liger": {"in-set": {"R@10": 0.0745, "N@10": 0.0402}, "cold-start": {"R@10": 0.1008, "N@10": 0.0380}},
          "tiger": {"in-set": {"R@10": 0.0648, "N@10": 0.0384}}}
@@ -38,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ds", default=today())
     parser.add_argument("--profile", default=None)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--steps", type=int, default=2500, help="training steps of every mode")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget of every mode")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--versions", nargs="*", default=[], metavar="MODE=VERSION",
                         help="report these trained versions instead of training the mode")
     args = parser.parse_args(argv)
     given = dict(item.split("=", 1) for item in args.versions)
-    budget = [f"train.max_steps={args.steps}", "train.time_budget_minutes=0"]
+    budget = [f"train.time_budget_minutes={args.minutes}"]
     base = load_settings(args.profile, args.overrides)
     spark = spark_session(base)
 
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         # One K (the serving default) on every test user: the K sweep is the evaluate stage's job.
         pinned = load_settings(args.profile, [*budget, "evaluate.users=0", *args.overrides, f"model.mode={mode}",
                                               f"evaluate.beam_sweep=[{settings.recommend.beams}]",
+                                              f"evaluate.beam_width={max(PAPER_BEAM_WIDTH, settings.recommend.beams)}",
                                               f"evaluate.model={version}", f"recommend.model={version}"])
         started = time.perf_counter()
         evaluated = evaluate.run(pinned, args.ds, spark)
@@ -73,30 +79,38 @@ def main(argv: list[str] | None = None) -> int:
             "recommender_version": version, "train_wall_seconds": round(trained["wall_seconds"], 1),
             "train_steps": trained["steps"], "train_samples_per_second": trained["samples_per_second"],
             "stopped_reason": trained["stopped_reason"], "train_examples": trained["train_examples"],
+            "train_epochs": trained.get("epochs"), "cold_offset": trained.get("cold_offset"),
+            "validation_curve": trained.get("validation_curve"),
             "cold_items": trained["cold_items"], "evaluate_wall_seconds": round(eval_wall, 1),
             "beams": pinned.evaluate.beam_sweep[0], "test_table": evaluated["table"],
             "promoted": evaluated["promoted"], "recommend_users": served["users"],
             "recommend_seconds": served["seconds"], "recommend_users_per_second": served["users_per_second"],
-            "recommend_k": served["k"],
+            "recommend_k": served["k"], "served_rows": served["rows"],
+            "served_cold_start_share": round(served["cold_start_rows"] / max(1, served["rows"]), 4),
         }
+        baselines = [row for row in evaluated["table"] if row["method"].startswith(BASELINE_PREFIXES)]
         print(f"{mode}: v{version}, {trained['steps']} steps in {trained['wall_seconds']:.0f} s "
               f"({trained['samples_per_second']} samples/s); serving {served['users_per_second']} users/s",
               flush=True)
 
-    _print_side_by_side(results)
+    for result in results.values():  # baselines are reported once, beside the modes
+        result["test_table"] = [row for row in result["test_table"]
+                                if not row["method"].startswith(BASELINE_PREFIXES)]
+    _print_side_by_side(results, baselines)
     path = write_result(f"quality_beauty_{base.profile}", {
-        **machine_info(), "profile": base.profile, "ds": args.ds, "steps": args.steps,
-        "overrides": args.overrides, "seed": base.train.seed, "paper_k20": PAPER, "modes": results})
+        **machine_info(), "profile": base.profile, "ds": args.ds, "train_minutes": args.minutes,
+        "overrides": args.overrides, "seed": base.train.seed, "paper_k20": PAPER,
+        "baselines": baselines, "modes": results})
     print(f"wrote {path}")
     return 0
 
 
-def _print_side_by_side(results: dict[str, dict]) -> None:
-    print(f"\n{'mode':<7}{'method':<12}{'segment':<12}{'R@5':>8}{'R@10':>8}{'N@5':>8}{'N@10':>8}")
-    for mode, result in results.items():
-        for row in result["test_table"]:
-            print(f"{mode:<7}{row['method']:<12}{row['segment']:<12}"
-                  + "".join(f"{row.get(col, float('nan')):>8.4f}" for col in ("R@5", "R@10", "N@5", "N@10")))
+def _print_side_by_side(results: dict[str, dict], baselines: list[dict]) -> None:
+    print(f"\n{'mode':<10}{'method':<20}{'segment':<12}{'R@5':>8}{'R@10':>8}{'N@5':>8}{'N@10':>8}")
+    rows = [(mode, row) for mode, result in results.items() for row in result["test_table"]]
+    for mode, row in rows + [("baseline", row) for row in baselines]:
+        print(f"{mode:<10}{row['method']:<20}{row['segment']:<12}"
+              + "".join(f"{row.get(col, float('nan')):>8.4f}" for col in ("R@5", "R@10", "N@5", "N@10")))
 
 
 def _logged_training(settings, version: str) -> dict:

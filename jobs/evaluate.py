@@ -2,8 +2,9 @@
 
 Reports Recall/NDCG@5/10 for in-set and cold-start targets, for generative, dense and
 hybrid retrieval, hybrid at every K of ``evaluate.beam_sweep``; logs them with a plot; and
-gives the version alias ``champion`` only if its validation metric is not worse than the
-current champion's by more than ``evaluate.gate_tolerance``.
+gives the version alias ``champion`` only if its validation metric is finite, beats the
+3-item transition-count baseline on the same users, and is not worse than the current
+champion's by more than ``evaluate.gate_tolerance``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
+from liger_core.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
 from liger_core.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
@@ -42,7 +44,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
                             recommender.model_config.max_history, n_items=inputs.catalog.n_items)
-        metrics = evaluate_recommender(recommender, split, cfg.beam_sweep, cfg.users, settings.train.seed,
+        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed,
                                        settings.train.cold_candidates)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
@@ -55,15 +57,17 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             raise DataError(f"evaluate.gate_metric={gate_metric!r} was not computed; "
                             f"available: {sorted(k for k in metrics if k.startswith('val_'))}")
         candidate = metrics[gate_metric]
+        floor = metrics.get(floor_metric(gate_metric)) if cfg.baseline_floor else None
         decision = promotion_gate(candidate, champion_metric(RECOMMENDER_MODEL, gate_metric),
-                                  cfg.gate_tolerance, gate_metric)
+                                  cfg.gate_tolerance, gate_metric, floor)
         tag_metric(RECOMMENDER_MODEL, version, gate_metric, candidate)
         if decision.promote:
             promote(version, recommender.meta["rqvae_version"])
         tracking.log_params({"evaluated_version": version, "promoted": decision.promote,
                              "gate_reason": decision.reason})
         log.info("promotion gate for recommender v%s: %s", version, decision.reason)
-        print(f"\nTest split, recommender v{version} (beams={cfg.beam_sweep[0]}):\n"
+        print(f"\nTest split, recommender v{version} (hybrid: best {cfg.beam_sweep[0]} of "
+              f"{max(cfg.beam_width, *cfg.beam_sweep)} beams; *_served: history excluded):\n"
               f"{table.to_string(index=False, float_format='%.4f')}")
         if not sweep.empty:
             print(f"\nHybrid by number of beams K:\n{sweep.to_string(index=False, float_format='%.4f')}")

@@ -75,6 +75,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "recommender_version": version, "seconds": round(seconds, 1),
                  "users_per_second": round(len(inputs.sequences) / seconds, 1),
                  "cold_start_rows": int(mix.get("cold_start", 0)),
+                 "cold_start_share": round(int(mix.get("cold_start", 0)) / max(1, sum(mix.values())), 4),
+                 "cold_offset": str(recommender.cold_offset),
                  "cold_items_in_catalog": int((~recommender.in_set).sum())}
         tracking.log_metrics({k_: v for k_, v in stats.items() if isinstance(v, (int, float))})
     return stats

@@ -18,8 +18,9 @@ from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
+from liger_core.calibration import choose_cold_offset
 from liger_core.catalog import Catalog
-from liger_core.config import Settings
+from liger_core.config import Settings, ranking_metric
 from liger_core.model import LigerModel
 from liger_core.model_registry import register_recommender
 from liger_core.recommender import Recommender
@@ -55,7 +56,7 @@ def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: st
 def _summary(result: TrainResult) -> dict:
     return {"step": result.step, "best_metrics": result.best_metrics, "stopped_reason": result.stopped_reason,
             "samples_per_second": result.samples_per_second, "seconds": result.seconds,
-            "start_step": result.start_step}
+            "start_step": result.start_step, "epochs": result.epochs, "history": result.history}
 
 
 def _fit(settings: Settings, catalog: Catalog, split: Split, folder: Path, run_id: str
@@ -71,9 +72,15 @@ def _fit(settings: Settings, catalog: Catalog, split: Split, folder: Path, run_i
                                    use_gpu=settings.train.device.startswith("cuda"))
     outcome = distributor.run(_train_worker, settings, catalog, split, str(folder),
                               settings.tracking_uri, run_id)
-    model = LigerModel.from_config(settings.model, catalog.code_sizes, catalog.text_dim)
+    model = LigerModel(settings.model, catalog.code_sizes, catalog.text_dim, catalog.n_items)
     model.load_state_dict(outcome.pop("state"))
     return model, outcome
+
+
+def _curve(history: list[dict], settings: Settings) -> list[dict]:
+    """(step, watched validation metric) at every evaluation, for reports and benchmarks."""
+    watched = ranking_metric(settings.model.mode, settings.train.early_stop_metric)
+    return [{"step": int(h["step"]), watched: round(h[watched], 5)} for h in history if watched in h]
 
 
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
@@ -85,9 +92,13 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
                               active.info.run_id)
+        offset, offset_scores = choose_cold_offset(model.eval(), split, inputs.catalog, beams=settings.train.beams,
+                                                   cold_cap=settings.train.cold_candidates)
+        log.info("cold-start offset %s chosen on validation (hybrid NDCG@10 by offset: %s)", offset,
+                 {str(k): round(v, 4) for k, v in offset_scores.items()})
         recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
                                   inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
-                                                    "mode": settings.model.mode})
+                                                    "mode": settings.model.mode, "cold_offset": offset})
         version = register_recommender(recommender)
         tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version,
                              "stopped_reason": summary["stopped_reason"]})
@@ -96,7 +107,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "cold_items": int((~split.in_set).sum()), "steps": summary["step"],
                  "resumed_from_step": summary["start_step"], "stopped_reason": summary["stopped_reason"],
                  "samples_per_second": round(summary["samples_per_second"], 1),
-                 "train_seconds": round(summary["seconds"], 1),
+                 "train_seconds": round(summary["seconds"], 1), "epochs": round(summary["epochs"], 2),
+                 "cold_offset": str(offset), "validation_curve": _curve(summary["history"], settings),
                  **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return stats

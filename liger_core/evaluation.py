@@ -9,52 +9,55 @@ import numpy as np
 import pandas as pd
 import torch
 
+from liger_core.baselines import BASELINES, evaluate_baselines
+from liger_core.config import EvaluateConfig
 from liger_core.metrics import metric_name
 from liger_core.model import Items
 from liger_core.recommender import Recommender
-from liger_core.retrieval import PrefixIndex, evaluate, methods
+from liger_core.retrieval import PrefixIndex, evaluate
 from liger_core.sequences import Split
 
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}
 TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
+# Model methods, then the baselines; each as published (nothing excluded) and as served.
+TABLE_METHODS = [name + served for served in ("", "_served")
+                 for name in ("generative", "dense", "hybrid", *BASELINES)]
 
 
-def evaluate_recommender(recommender: Recommender, split: Split, beam_sweep: Sequence[int],
-                         users: int = 0, seed: int = 0, cold_cap: int = 512) -> dict[str, float]:
-    """Test metrics for every method at the first K of ``beam_sweep``, hybrid metrics at every
-    K (as ``test_hybrid_K{K}_...``), and validation metrics (for the gate) at the first K."""
+def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateConfig,
+                         seed: int = 0, cold_cap: int = 512) -> dict[str, float]:
+    """Test metrics of every method and of the training-free baselines, as the paper reports
+    them and (``*_served``) with history excluded as serving returns them; hybrid for every
+    K of ``cfg.beam_sweep`` (``test_hybrid_K{K}_...``); validation metrics and baselines for
+    the gate. One beam search of ``cfg.beam_width`` (at least the widest K) per user feeds
+    every K: generative ranks its top beams, hybrid reranks the best K of them."""
     model = recommender.model.eval()
     catalog = recommender.catalog
     items = Items.from_catalog(catalog)
-    in_set = np.flatnonzero(split.in_set)
-    index = PrefixIndex(catalog.sid, in_set, catalog.code_sizes)
+    index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
     cold = torch.from_numpy(np.flatnonzero(~split.in_set))
     test, valid = split.test, split.valid
-    if users and len(test) > users:
-        rows = np.sort(np.random.default_rng(seed).choice(len(test), users, replace=False))
+    if cfg.users and len(test) > cfg.users:
+        rows = np.sort(np.random.default_rng(seed).choice(len(test), cfg.users, replace=False))
         test = test.subset(rows)
-    first, *rest = beam_sweep
-    results = evaluate(model, test, items, index, cold, split="test", beams=first, cold_cap=cold_cap)
-    results.update(evaluate(model, valid, items, index, cold, split="val", beams=first, cold_cap=cold_cap))
-    if "hybrid" in methods(model):
-        results.update(_hybrid_k(results, first))
-        for beams in rest:
-            results.update(_hybrid_k(evaluate(model, test, items, index, cold, split="test", beams=beams,
-                                                    cold_cap=cold_cap), beams))
+    width = max(cfg.beam_width, *cfg.beam_sweep)
+    options = dict(beams=width, candidates=cfg.beam_sweep[0], cold_cap=cold_cap,
+                   cold_offset=recommender.cold_offset)
+    history = recommender.model_config.max_history
+    results = evaluate(model, test, items, index, cold, split="test", sweep=cfg.beam_sweep,
+                       served=True, **options)
+    results.update(evaluate(model, valid, items, index, cold, split="val", **options))
+    for examples, name in ((test, "test"), (valid, "val")):
+        results.update(evaluate_baselines(split, examples, history, split_name=name))
+    results.update(evaluate_baselines(split, test, history, split_name="test", exclude_history=True))
     return results
-
-
-def _hybrid_k(metrics: dict[str, float], beams: int) -> dict[str, float]:
-    prefix = "test_hybrid_"
-    return {f"test_hybrid_K{beams}_{name[len(prefix):]}": value
-            for name, value in metrics.items() if name.startswith(prefix)}
 
 
 def results_table(metrics: dict[str, float]) -> pd.DataFrame:
     """Rows: (segment, method); columns: R@5, R@10, N@5, N@10 on the test split."""
     rows = []
     for segment, label in SEGMENT_LABELS.items():
-        for method in ("generative", "dense", "hybrid"):
+        for method in TABLE_METHODS:
             values = {f"{'R' if m == 'recall' else 'N'}@{k}": metrics.get(metric_name("test", method, m, k, segment))
                       for m, k in TABLE_METRICS}
             if any(v is not None for v in values.values()):
@@ -79,15 +82,23 @@ class GateDecision:
     reason: str
 
 
-def promotion_gate(candidate: float, champion: float | None, tolerance: float, metric: str) -> GateDecision:
-    """Promote unless the candidate is worse than the champion by more than ``tolerance``."""
-    if champion is None:
-        # No champion, or one gated on another metric (e.g. a model of another mode).
-        return GateDecision(True, f"champion has no recorded {metric} (none yet, or gated on another "
-                                  f"metric): promoted ({metric}={candidate:.4f})")
+def promotion_gate(candidate: float, champion: float | None, tolerance: float, metric: str,
+                   floor: float | None = None) -> GateDecision:
+    """Promote only a finite metric that beats the training-free ``floor`` (the 3-item
+    transition count on the same users) and is not worse than the champion by more than
+    ``tolerance``. A champion without a finite record (none yet, another metric, a NaN tag)
+    does not block."""
     if not np.isfinite(candidate):
-        return GateDecision(False, f"{metric} is not finite ({candidate}); kept the champion")
+        return GateDecision(False, f"{metric} is not finite ({candidate}); not promoted")
+    if floor is not None and not candidate > floor:
+        return GateDecision(False, f"{metric} {candidate:.4f} does not beat the transition-count "
+                                   f"baseline {floor:.4f} on the same users; not promoted")
+    beats = f" > baseline {floor:.4f}" if floor is not None else ""
+    if champion is None or not np.isfinite(champion):
+        return GateDecision(True, f"{metric} {candidate:.4f}{beats}; champion has no finite record "
+                                  "(none yet, or gated on another metric): promoted")
     if candidate >= champion - tolerance:
-        return GateDecision(True, f"{metric} {candidate:.4f} >= champion {champion:.4f} - tolerance {tolerance}")
+        return GateDecision(True, f"{metric} {candidate:.4f}{beats} and >= champion {champion:.4f} "
+                                  f"- tolerance {tolerance}: promoted")
     return GateDecision(False, f"{metric} {candidate:.4f} < champion {champion:.4f} - tolerance {tolerance}; "
                                "kept the champion")

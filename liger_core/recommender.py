@@ -8,6 +8,7 @@ as cold-start candidates without retraining.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import tempfile
@@ -42,6 +43,11 @@ class Recommender:
     item_ids: np.ndarray  # external item_id per catalog row
     meta: dict  # rqvae_version, trained_ds, mode, ...
 
+    @property
+    def cold_offset(self) -> float:
+        """Added to cold items' hybrid scores; chosen on validation at training time."""
+        return float(self.meta.get("cold_offset", 0.0))
+
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -62,7 +68,7 @@ class Recommender:
         with np.load(folder / ARRAYS) as arrays:
             catalog = Catalog(sid=arrays["sid"], text=arrays["text"], code_sizes=sizes)
             space, in_set, item_ids = ItemSpace(arrays["item_idx"]), arrays["in_set"], arrays["item_ids"]
-        model = LigerModel.from_config(config, sizes, catalog.text_dim)
+        model = LigerModel(config, sizes, catalog.text_dim, catalog.n_items)
         model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)["state"])
         return cls(model.eval(), config, catalog, space, in_set, item_ids, meta)
 
@@ -89,8 +95,22 @@ class Recommender:
             raise DataError(f"catalog code sizes {catalog.code_sizes} differ from the model's "
                             f"{self.catalog.code_sizes}: semantic IDs come from another RQ-VAE setup")
         trained = self.space.item_idx[self.in_set]
-        return replace(self, catalog=catalog, space=space, item_ids=np.asarray(item_ids),
-                       in_set=np.isin(space.item_idx, trained))
+        return replace(self, model=self._model_for(space), catalog=catalog, space=space,
+                       item_ids=np.asarray(item_ids), in_set=np.isin(space.item_idx, trained))
+
+    def _model_for(self, space: ItemSpace) -> LigerModel:
+        """The model with its per-item vectors (if any) moved to ``space``'s rows: an item
+        keeps its trained vector, an item new to the catalog gets 0 (its text alone)."""
+        tower = self.model.text
+        if tower is None or tower.item_id is None:
+            return self.model
+        old_rows = torch.from_numpy(self.space.positions(space.item_idx))
+        known = old_rows >= 0
+        weight = tower.item_id.weight.new_zeros(len(space.item_idx), tower.item_id.embedding_dim)
+        weight[known] = tower.item_id.weight.detach()[old_rows[known]]
+        model = copy.deepcopy(self.model)
+        model.text.item_id = torch.nn.Embedding.from_pretrained(weight, freeze=True)
+        return model
 
     def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = 20,
                   cold_cap: int = 512, exclude_history: bool = True, batch_users: int = 256,
@@ -108,7 +128,8 @@ class Recommender:
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
             ranked = recommend(model, history, items, index, cold, vectors, k, beams=beams,
-                               cold_cap=cold_cap, exclude_history=exclude_history)
+                               cold_cap=cold_cap, exclude_history=exclude_history,
+                               cold_offset=self.cold_offset)
             parts.append(self._rows(ranked, start))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["row", "rank", "item_idx", "item_id", "score", "source"])

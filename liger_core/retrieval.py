@@ -158,12 +158,15 @@ def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, 
 @torch.no_grad()
 def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
                 cold_items: Tensor, k: int, cold_cap: int = 512,
-                exclude: Tensor | None = None) -> Ranked:
+                exclude: Tensor | None = None, cold_offset: float = 0.0) -> Ranked:
     """LIGER: rank the beam's candidates [B, K] plus cold-start items by the dense head.
 
     ``item_vectors`` [N, d] covers the whole catalog (indexed by item_idx). When there are
     more than ``cold_cap`` cold items, each user keeps only the ``cold_cap`` nearest ones
     (exact matmul top-n), which bounds the work per user whatever the cold set's size.
+    ``cold_offset`` is added to cold items' scores: the dense head is trained on in-set
+    items only, so how far a cold item's cosine can be trusted is calibrated on validation
+    (``liger_core.calibration``) and stored with the model.
     ``source`` says where each result came from (index into SOURCES).
     """
     present = generative_items >= 0
@@ -178,7 +181,7 @@ def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
                           min(cold_cap, len(cold_items)), exclude)
         also_generative = (cold.items[:, :, None] == generative_items[:, None, :]).any(-1)
         candidates.append(cold.items)
-        scores.append(cold.scores.masked_fill(also_generative, -torch.inf))
+        scores.append((cold.scores + cold_offset).masked_fill(also_generative, -torch.inf))
     all_items, all_scores = torch.cat(candidates, 1), torch.cat(scores, 1)
     source = torch.zeros_like(all_items, dtype=torch.int8)
     source[:, generative_items.shape[1]:] = 1
@@ -197,13 +200,15 @@ def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
 @torch.no_grad()
 def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
     """Dense vectors [N, d] for every item, ITEM_CHUNK rows at a time."""
-    return torch.cat([model.item_vectors(chunk) for chunk in text.split(ITEM_CHUNK)])
+    rows = torch.arange(len(text), device=text.device)
+    return torch.cat([model.item_vectors(chunk, at)
+                      for chunk, at in zip(text.split(ITEM_CHUNK), rows.split(ITEM_CHUNK))])
 
 
 @torch.no_grad()
 def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixIndex,
               cold_items: Tensor, vectors: Tensor | None, k: int, *, beams: int = 20,
-              cold_cap: int = 512, exclude_history: bool = True) -> Ranked:
+              cold_cap: int = 512, exclude_history: bool = True, cold_offset: float = 0.0) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
     with max(beams, k) beams (tiger) or dense over the whole catalog (dense).
     ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``: ``all_item_vectors``
@@ -214,7 +219,7 @@ def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixInd
         if model.generative and model.dense:
             generated = generative_topk(model, encoded, index, beams, exclude)
             return hybrid_topk(encoded.query, vectors, generated.items, cold_items, k, cold_cap,
-                               exclude)
+                               exclude, cold_offset)
         if model.generative:
             top = generative_topk(model, encoded, index, max(beams, k), exclude)
             return Ranked(top.items[:, :k], top.scores[:, :k],
@@ -264,58 +269,84 @@ def evaluate_sums(
     cold_items: Tensor,
     *,
     beams: int = 20,
+    candidates: int | None = None,
+    sweep: Sequence[int] = (),
     cold_cap: int = 512,
+    cold_offset: float = 0.0,
     ks: Sequence[int] = (5, 10),
     batch_size: int = 256,
     split: str = "val",
-    exclude_history: bool = False,
+    served: bool = False,
 ) -> dict[str, float]:
     """Per-user metric sums (not means) by name, plus user counts ``{split}_users[_cold|_inset]``.
 
-    Sums add up across data-parallel workers; ``finish`` turns them into means. Methods
-    the model's mode lacks are skipped: tiger has no dense head, dense has no decoder.
-    Dense retrieval ranks the whole catalog, generative the in-set items, hybrid both.
+    One beam search of width ``beams`` per user serves every method: generative ranks its
+    beams, hybrid reranks the best ``candidates`` of them (default all) plus the cold items,
+    and ``hybrid_K{K}`` does the same with the best K for each K of ``sweep``. As the paper
+    reports it, nothing is excluded; ``served`` adds ``<method>_served`` metrics with the
+    user's history excluded, as serving returns them. Sums add up across data-parallel
+    workers; ``finish`` turns them into means. Methods the mode lacks are skipped.
     """
     device = items.sid.device
     all_idx = torch.arange(len(items.sid), device=device)
+    widths = {"hybrid": candidates or beams, **{f"hybrid_K{k}": k for k in sweep}}
+    if any(width > beams for width in widths.values()):
+        raise DataError(f"hybrid candidates {sorted(widths.values())} exceed the beam width {beams}")
     # Every key exists even for an empty shard, so workers can sum them position by position.
-    sums = dict.fromkeys([_users(split, s) for s in SEGMENTS] + metric_names(model, ks, split), 0.0)
+    names = [m for m in methods(model) if m != "hybrid"] + (list(widths) if "hybrid" in methods(model) else [])
+    names += [f"{m}_served" for m in names] if served else []
+    sums = dict.fromkeys([_users(split, s) for s in SEGMENTS]
+                         + [metric_name(split, m, metric, k, seg) for m in names
+                            for metric, _ in METRICS for k in ks for seg in SEGMENTS], 0.0)
     with _eval_mode(model):
         vectors = all_item_vectors(model, items.text) if model.dense else None
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
             history, targets = examples.batch(rows, model.max_history)
             history_t = torch.from_numpy(history).to(device)
-            ranked = _rank_all(model, model.encode(history_t, items), index, cold_items, vectors,
-                               all_idx, beams, cold_cap, max(ks),
-                               history_t if exclude_history else None)
-            cold = examples.is_cold[rows]
-            masks = dict(zip(SEGMENTS, (np.ones_like(cold), cold, ~cold)))
-            for segment, mask in masks.items():
-                sums[_users(split, segment)] += float(mask.sum())
-            for method, result in ranked.items():
-                top = result.items.cpu().numpy()
-                for k in ks:
-                    for metric, fn in METRICS:
-                        values = fn(top, targets, k)
-                        for segment, mask in masks.items():
-                            name = metric_name(split, method, metric, k, segment)
-                            sums[name] += float(values[mask].sum())
+            encoded = model.encode(history_t, items)
+            generated = generative_topk(model, encoded, index, beams) if model.generative else None
+            ranked = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
+                               cold_cap, cold_offset, max(ks), None)
+            if served:
+                excluded = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
+                                     cold_cap, cold_offset, max(ks), history_t)
+                ranked.update({f"{m}_served": r for m, r in excluded.items()})
+            add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
+                     targets, examples.is_cold[rows], ks, split)
     return sums
 
 
-def _rank_all(model: LigerModel, encoded: Encoded, index: PrefixIndex, cold_items: Tensor,
-              vectors: Tensor | None, all_idx: Tensor, beams: int, cold_cap: int, k: int,
-              exclude: Tensor | None) -> dict[str, Ranked]:
-    """Every method the mode supports, from one encoding of the histories."""
+def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.ndarray,
+             cold: np.ndarray, ks: Sequence[int], split: str) -> None:
+    """Add one batch of users to ``sums``: user counts per segment, and for each method's
+    ranked item_idx [B, >=max(ks)] the Recall/NDCG@k sums per segment."""
+    masks = dict(zip(SEGMENTS, (np.ones_like(cold), cold, ~cold)))
+    for segment, mask in masks.items():
+        sums[_users(split, segment)] = sums.get(_users(split, segment), 0.0) + float(mask.sum())
+    for method, ranked in top.items():
+        for k in ks:
+            for metric, fn in METRICS:
+                values = fn(ranked, targets, k)
+                for segment, mask in masks.items():
+                    name = metric_name(split, method, metric, k, segment)
+                    sums[name] = sums.get(name, 0.0) + float(values[mask].sum())
+
+
+def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, cold_items: Tensor,
+              vectors: Tensor | None, all_idx: Tensor, hybrid_widths: dict[str, int],
+              cold_cap: int, cold_offset: float, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
+    """Every method the mode supports, from one encoding and one beam search."""
     ranked: dict[str, Ranked] = {}
-    if model.generative:
-        ranked["generative"] = generative_topk(model, encoded, index, beams, exclude)
+    if generated is not None:
+        ranked["generative"] = generated if exclude is None else _drop_excluded(generated, exclude)
     if model.dense:
         ranked["dense"] = dense_topk(encoded.query, vectors, all_idx, k, exclude)
-    if model.generative and model.dense:
-        ranked["hybrid"] = hybrid_topk(encoded.query, vectors, ranked["generative"].items,
-                                       cold_items, k, cold_cap, exclude)
+    if generated is not None and model.dense:
+        beam = ranked["generative"].items
+        for name, width in hybrid_widths.items():
+            ranked[name] = hybrid_topk(encoded.query, vectors, beam[:, :width], cold_items, k,
+                                       cold_cap, exclude, cold_offset)
     return ranked
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
 from jobs.warehouse import Warehouse
+from liger_core.errors import ConfigError
 from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
 from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings, write_tsv
 
@@ -40,11 +41,20 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
 
 def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, prepared):
     first = train.run(prepared, DS, spark)
+    # On a toy catalog counting transitions is near perfect: with the floor on (the default),
+    # even a first version is not promoted when it does not beat the 3-item transition count.
+    floored = prepared.model_copy(update={"evaluate": prepared.evaluate.model_copy(update={"baseline_floor": True})})
+    refused_first = evaluate.run(floored, DS, spark)
+    assert not refused_first["promoted"] and "does not beat the transition-count baseline" in refused_first["gate_reason"]
+    with pytest.raises(ConfigError, match="no version or alias 'champion'"):
+        resolve_version(RECOMMENDER_MODEL, "champion")
     report = evaluate.run(prepared, DS, spark)
-    assert report["promoted"] and report["gate_reason"].startswith("champion has no recorded val_hybrid_ndcg@10")
+    assert report["promoted"] and "champion has no finite record" in report["gate_reason"]
     assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
     methods = {(row["segment"], row["method"]) for row in report["table"]}
-    assert methods == {(s, m) for s in ("in-set", "cold-start") for m in ("generative", "dense", "hybrid")}
+    model_methods = ("generative", "dense", "hybrid", "popularity", "transition1", "transition3")
+    assert methods == {(s, m + served) for s in ("in-set", "cold-start") for m in model_methods
+                       for served in ("", "_served")}
     assert {row["K"] for row in report["sweep"]} == {4, 5}
     for row in report["table"]:
         assert 0.0 <= row["R@5"] <= row["R@10"] <= 1.0

@@ -1,0 +1,84 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from liger_core.calibration import COLD_OFFSETS, choose_cold_offset
+from liger_core.config import ModelConfig, TrainConfig
+from liger_core.model import Items
+from liger_core.recommender import Recommender
+from liger_core.retrieval import all_item_vectors
+from liger_core.sequences import build_split
+from liger_core.synthetic import make_synthetic
+from liger_core.trainer import train
+from liger_core.training_data import ItemSpace
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MODEL = ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=32, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    catalog, sequences = make_synthetic(n_users=200, seed=2)
+    split = build_split(sequences, n_items=catalog.n_items)
+    cfg = TrainConfig(batch_size=64, max_steps=20, lr=3e-3, eval_every=20, beams=8, eval_users=0)
+    model = train(MODEL, cfg, catalog, split, tmp_path_factory.mktemp("ck")).model
+    return catalog, split, model
+
+
+def test_offset_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
+    catalog, split, model = trained
+    best, scores = choose_cold_offset(model, split, catalog, beams=8, cold_cap=64)
+    assert set(scores) == set(COLD_OFFSETS) and best in COLD_OFFSETS
+    assert scores[best] == max(scores.values())
+    # synthetic validation targets are all in-set, so no cold item can help there
+    assert not split.valid.is_cold.any() and scores[-math.inf] == max(scores.values())
+    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
+                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
+    histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
+    assert not (bundle.recommend(histories, 10)["source"] == "cold_start").any()
+    boosted = Recommender(**{**bundle.__dict__, "meta": {"cold_offset": 10.0}})
+    assert (boosted.recommend(histories, 10).groupby("row")["source"].first() == "cold_start").all()
+
+
+def test_standardisation_statistics_round_trip_through_the_bundle(trained, tmp_path):
+    catalog, split, model = trained
+    tower = model.text
+    text = torch.from_numpy(catalog.text)
+    assert torch.allclose(tower.mean, text.mean(0)) and torch.allclose(tower.std, text.std(0, unbiased=False))
+    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
+                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -0.1})
+    loaded = Recommender.load(bundle.save(tmp_path / "bundle"))
+    assert torch.equal(loaded.model.text.mean, tower.mean) and torch.equal(loaded.model.text.std, tower.std)
+    assert loaded.cold_offset == -0.1
+    items = Items.from_catalog(catalog)
+    assert torch.equal(all_item_vectors(loaded.model, items.text), all_item_vectors(model, items.text))
+    # a cold item added after training is standardised with the training statistics
+    shifted = torch.from_numpy(catalog.text[:1] + 5.0)
+    expected = torch.nn.functional.normalize(tower(shifted), dim=-1)
+    assert torch.allclose(loaded.model.item_vectors(shifted), expected)
+
+
+def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
+    catalog, sequences = make_synthetic(n_users=120, seed=3)
+    split = build_split(sequences, n_items=catalog.n_items)
+    cfg = MODEL.model_copy(update=dict(item_ids=True))
+    model = train(cfg, TrainConfig(batch_size=64, max_steps=5, lr=3e-3, eval_every=5, beams=4),
+                  catalog, split, tmp_path).model
+    table = model.text.item_id.weight.detach()
+    assert table[split.in_set].abs().sum() > 0 and table[~split.in_set].abs().sum() == 0
+    space = ItemSpace(np.arange(catalog.n_items) * 10)  # item_idx 0, 10, 20, ...
+    bundle = Recommender(model, cfg, catalog, space, split.in_set,
+                         np.array([f"i{i}" for i in range(catalog.n_items)]), {})
+    # tonight: item_idx 10 left, a new item 5 arrived (row 0), the rest shifted by one row
+    keep = np.r_[0, np.arange(2, catalog.n_items)]
+    new_sid = np.r_[[catalog.sid.max(0)], catalog.sid[keep]]
+    from liger_core.catalog import Catalog
+    tonight = Catalog(new_sid, np.r_[catalog.text[:1], catalog.text[keep]], catalog.code_sizes)
+    moved = bundle.with_catalog(tonight, ItemSpace(np.r_[5, space.item_idx[keep]]), np.arange(len(keep) + 1))
+    new_table = moved.model.text.item_id.weight
+    assert new_table.shape[0] == len(keep) + 1 and new_table[0].abs().sum() == 0
+    assert torch.equal(new_table[1:], table[keep])
+    assert model.text.item_id.weight.shape[0] == catalog.n_items  # the original is untouched
