@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
-    settings = load_settings(args.profile, [f"rqvae.epochs={args.rqvae_epochs}", "model.mode=liger", *args.overrides])
+    # One model serves every catalog size, so no per-item ID table (an embedding lookup per item).
+    settings = load_settings(args.profile, [f"rqvae.epochs={args.rqvae_epochs}", "model.mode=liger",
+                                            "model.item_ids=false", *args.overrides])
     rng = np.random.default_rng(settings.train.seed)
     beams, sizes = settings.recommend.beams, code_sizes(settings.rqvae, settings.semantic_ids)
 
