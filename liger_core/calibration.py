@@ -19,8 +19,9 @@ import torch
 from liger_core.catalog import Catalog
 from liger_core.metrics import ndcg_at_k
 from liger_core.model import Items, LigerModel
-from liger_core.retrieval import PrefixIndex, all_item_vectors, generative_topk, hybrid_topk
-from liger_core.sequences import Split
+from liger_core.retrieval import (PrefixIndex, _eval_mode, all_item_vectors, generative_topk,
+                                  hybrid_topk)
+from liger_core.sequences import Examples, Split
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 METRIC_K = 10
@@ -36,9 +37,17 @@ def choose_cold_offset(model: LigerModel, split: Split, catalog: Catalog, *, bea
         return 0.0, {}
     items = Items.from_catalog(catalog)
     index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
-    was_training = model.training
-    model.eval()
     totals = dict.fromkeys(COLD_OFFSETS, 0.0)
+    with _eval_mode(model):
+        _add_ndcg(totals, model, valid, items, index, cold_items, beams, cold_cap, batch_size)
+    scores = {offset: total / len(valid) for offset, total in totals.items()}
+    best = max(scores, key=lambda offset: (scores[offset], -abs(offset)))
+    return best, scores
+
+
+def _add_ndcg(totals: dict[float, float], model: LigerModel, valid: Examples, items: Items, index: PrefixIndex,
+              cold_items: torch.Tensor, beams: int, cold_cap: int, batch_size: int) -> None:
+    """Sum of validation hybrid NDCG@10 per offset, from one beam search per batch."""
     vectors = all_item_vectors(model, items.text)
     for start in range(0, len(valid), batch_size):
         rows = np.arange(start, min(start + batch_size, len(valid)))
@@ -49,7 +58,3 @@ def choose_cold_offset(model: LigerModel, split: Split, catalog: Catalog, *, bea
             ranked = hybrid_topk(encoded.query, vectors, beam, cold_items, METRIC_K, cold_cap,
                                  cold_offset=offset)
             totals[offset] += float(ndcg_at_k(ranked.items.cpu().numpy(), targets, METRIC_K).sum())
-    model.train(was_training)
-    scores = {offset: total / len(valid) for offset, total in totals.items()}
-    best = max(scores, key=lambda offset: (scores[offset], -abs(offset)))
-    return best, scores

@@ -395,7 +395,7 @@ class ProgressMeter:
         self.budget = budget_seconds
         self.bar = tqdm(total=total, initial=initial, desc="train", unit="step",
                         disable=not (enabled and sys.stderr.isatty()))
-        self.last_step, self.last_time, self.started = initial, time.perf_counter(), time.perf_counter()
+        self.last_time = self.started = time.perf_counter()
         self.initial, self.metric, self.loss = initial, None, None
 
     def update(self, step: int, metric: float | None, loss: float | None, elapsed: float) -> None:
