@@ -96,10 +96,11 @@ def constrained_candidates(catalogue: Catalogue, history: Tensor, beams: int) ->
 def naive(catalogue: Catalogue, history: Tensor, k: int, beams: int) -> tuple[Ranked, Tensor]:
     """Hybrid top-k fed by the unconstrained beam; also the mapped beam items [B, beams]."""
     encoded = catalogue.model.encode(history, catalogue.items)
-    codes, _ = unconstrained_beam(catalogue.model, encoded, beams)
+    codes, log_prob = unconstrained_beam(catalogue.model, encoded, beams)
     everything = torch.arange(len(catalogue.items.sid), device=codes.device)
     mapped = items_by_scan(codes, catalogue.items.sid, everything)
-    return hybrid_topk(encoded.query, catalogue.vectors, mapped, catalogue.cold, k, exclude=history), mapped
+    return hybrid_topk(encoded.query, catalogue.vectors, Ranked(mapped, log_prob), catalogue.cold, k,
+                       exclude=history), mapped
 
 
 def dense(catalogue: Catalogue, history: Tensor, k: int) -> Ranked:

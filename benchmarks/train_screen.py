@@ -1,5 +1,6 @@
 """Short training screens on the real catalog: each configuration trains for the same
-wall-clock budget from scratch and is scored on the full test split, so settings (objective,
+wall-clock budget from scratch, gets its hybrid blend chosen on validation as the train stage
+does, and is scored on the full test split, so settings (objective,
 learning rate, batch, width, sampled negatives, item-ID term, ...) compare at equal cost.
 
 Each ``--config`` is a comma-separated list of ``section.key=value`` overrides on top of the
@@ -27,6 +28,7 @@ from jobs.common import today
 from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
+from liger_core.calibration import choose_blend
 from liger_core.config import load_settings
 from liger_core.model import Items
 from liger_core.retrieval import PrefixIndex, evaluate
@@ -58,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         train_seconds = time.perf_counter() - started
         index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
         cold = torch.from_numpy(np.flatnonzero(~split.in_set))
-        metrics = evaluate(trained.model, split.test, items, index, cold, split="test",
+        blend, _ = choose_blend(trained.model.eval(), split, catalog, beams=settings.train.beams,
+                                cold_cap=settings.train.cold_candidates)  # as the train stage does
+        metrics = evaluate(trained.model, split.test, items, index, cold, split="test", blend=blend,
                            beams=settings.train.beams, cold_cap=settings.train.cold_candidates)
         row = {"overrides": overrides, "train_seconds": round(train_seconds, 1), "steps": trained.step,
                "epochs": round(trained.epochs, 2), "samples_per_second": round(trained.samples_per_second, 1),
+               "blend": {key: str(value) for key, value in blend._asdict().items()},
                "validation_curve": [{"step": int(h["step"]), **{k: round(v, 5) for k, v in h.items()
                                                                 if k.endswith("ndcg@10")}}
                                     for h in trained.history],

@@ -18,7 +18,7 @@ from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
-from liger_core.calibration import choose_cold_offset
+from liger_core.calibration import choose_blend
 from liger_core.catalog import Catalog
 from liger_core.config import Settings, ranking_metric
 from liger_core.model import LigerModel
@@ -92,13 +92,14 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
                               active.info.run_id)
-        offset, offset_scores = choose_cold_offset(model.eval(), split, inputs.catalog, beams=settings.train.beams,
-                                                   cold_cap=settings.train.cold_candidates)
-        log.info("cold-start offset %s chosen on validation (hybrid NDCG@10 by offset: %s)", offset,
-                 {str(k): round(v, 4) for k, v in offset_scores.items()})
+        blend, blend_scores = choose_blend(model.eval(), split, inputs.catalog, beams=settings.train.beams,
+                                           cold_cap=settings.train.cold_candidates)
+        log.info("hybrid blend %s chosen on validation (hybrid NDCG@10, best 5: %s)", blend._asdict(),
+                 {"/".join(map(str, b)): round(v, 4)
+                  for b, v in sorted(blend_scores.items(), key=lambda kv: -kv[1])[:5]})
         recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
                                   inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
-                                                    "mode": settings.model.mode, "cold_offset": offset})
+                                                    "mode": settings.model.mode, **blend._asdict()})
         version = register_recommender(recommender)
         tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version,
                              "stopped_reason": summary["stopped_reason"]})
@@ -108,7 +109,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "resumed_from_step": summary["start_step"], "stopped_reason": summary["stopped_reason"],
                  "samples_per_second": round(summary["samples_per_second"], 1),
                  "train_seconds": round(summary["seconds"], 1), "epochs": round(summary["epochs"], 2),
-                 "cold_offset": str(offset), "validation_curve": _curve(summary["history"], settings),
+                 "cold_offset": str(blend.cold_offset), "generative_weight": blend.generative_weight,
+                 "dense_candidates": blend.dense_candidates,
+                 "validation_curve": _curve(summary["history"], settings),
                  **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return stats

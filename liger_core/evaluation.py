@@ -42,7 +42,7 @@ def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateCo
         test = test.subset(rows)
     width = max(cfg.beam_width, *cfg.beam_sweep)
     options = dict(beams=width, candidates=cfg.beam_sweep[0], cold_cap=cold_cap,
-                   cold_offset=recommender.cold_offset)
+                   blend=recommender.blend)
     history = recommender.model_config.max_history
     results = evaluate(model, test, items, index, cold, split="test", sweep=cfg.beam_sweep,
                        served=True, **options)

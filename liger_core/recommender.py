@@ -24,7 +24,7 @@ from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
-from liger_core.retrieval import SOURCES, PrefixIndex, all_item_vectors, recommend
+from liger_core.retrieval import SOURCES, Blend, PrefixIndex, all_item_vectors, recommend
 from liger_core.sequences import pad_histories
 from liger_core.training_data import ItemSpace
 
@@ -44,9 +44,12 @@ class Recommender:
     meta: dict  # rqvae_version, trained_ds, mode, ...
 
     @property
-    def cold_offset(self) -> float:
-        """Added to cold items' hybrid scores; chosen on validation at training time."""
-        return float(self.meta.get("cold_offset", 0.0))
+    def blend(self) -> Blend:
+        """How the hybrid weighs cold items, the beam's log-prob and the dense head's own
+        candidates; chosen on validation at training time (a bundle without one ranks as the
+        paper does)."""
+        return Blend(float(self.meta.get("cold_offset", 0.0)), float(self.meta.get("generative_weight", 0.0)),
+                     int(self.meta.get("dense_candidates", 0)))
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
@@ -129,7 +132,7 @@ class Recommender:
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
             ranked = recommend(model, history, items, index, cold, vectors, k, beams=beams,
                                cold_cap=cold_cap, exclude_history=exclude_history,
-                               cold_offset=self.cold_offset)
+                               blend=self.blend)
             parts.append(self._rows(ranked, start))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["row", "rank", "item_idx", "item_id", "score", "source"])

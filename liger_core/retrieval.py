@@ -2,9 +2,9 @@
 
 Generative retrieval runs a beam search over semantic IDs, constrained by a prefix index
 so that every finished beam is a real in-set item. Dense retrieval scores items by cosine
-between the model's query and item vectors. Hybrid retrieval (LIGER) lets the dense head
-rank the union of the beam's candidates and the cold-start items, which the beam can never
-produce because they are not in the index (DESIGN §1, §5).
+between the model's query and item vectors. Hybrid retrieval (LIGER) ranks the union of the
+beam's candidates and the cold-start items, which the beam can never produce because they
+are not in the index, by the dense head blended with the beam's log-prob (DESIGN §1, §5).
 
 All results are ``Ranked`` tensors [B, K], best first, padded with item -1 / score -inf
 when fewer than K items qualify.
@@ -155,36 +155,73 @@ def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, 
     return Ranked(items, top)
 
 
-@torch.no_grad()
-def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
-                cold_items: Tensor, k: int, cold_cap: int = 512,
-                exclude: Tensor | None = None, cold_offset: float = 0.0) -> Ranked:
-    """LIGER: rank the beam's candidates [B, K] plus cold-start items by the dense head.
+class Blend(NamedTuple):
+    """How the hybrid combines its heads; chosen on validation (``liger_core.calibration``)
+    and stored with the model, because the right trade-off depends on the catalog. The
+    default is the paper's: the beam's items plus cold items, ranked by the dense head."""
 
-    ``item_vectors`` [N, d] covers the whole catalog (indexed by item_idx). When there are
-    more than ``cold_cap`` cold items, each user keeps only the ``cold_cap`` nearest ones
-    (exact matmul top-n), which bounds the work per user whatever the cold set's size.
-    ``cold_offset`` is added to cold items' scores: the dense head is trained on in-set
-    items only, so how far a cold item's cosine can be trusted is calibrated on validation
-    (``liger_core.calibration``) and stored with the model.
-    ``source`` says where each result came from (index into SOURCES).
+    cold_offset: float = 0.0  # added to a cold item's cosine (-inf: no cold items at all)
+    generative_weight: float = 0.0  # cosine per nat of beam log-prob (0: dense-only rank)
+    dense_candidates: int = 0  # nearest in-set items the dense head adds to the beam's
+
+
+class SidePool(NamedTuple):
+    """A batch's hybrid candidates that do not come from the beam, nearest first by cosine."""
+
+    cold: Ranked  # [B, <=cold_cap] cold-start items
+    dense: Ranked  # [B, D] in-set items (D = 0 when the blend adds none)
+
+
+@torch.no_grad()
+def side_pool(query: Tensor, item_vectors: Tensor, cold_items: Tensor, *, cold_cap: int = 512,
+              dense_candidates: int = 0, exclude: Tensor | None = None) -> SidePool:
+    """The nearest ``cold_cap`` cold items and ``dense_candidates`` in-set items per user
+    (exact matmul top-n, which bounds the hybrid's work per user whatever the catalog's size)."""
+    cold = dense_topk(query, item_vectors[cold_items], cold_items, min(cold_cap, len(cold_items)), exclude)
+    in_set = torch.ones(len(item_vectors), dtype=torch.bool, device=item_vectors.device)
+    in_set[cold_items] = False
+    in_set_items = in_set.nonzero().squeeze(1)
+    dense = dense_topk(query, item_vectors[in_set_items], in_set_items,
+                       min(dense_candidates, len(in_set_items)), exclude)
+    return SidePool(cold, dense)
+
+
+@torch.no_grad()
+def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: SidePool, k: int,
+                exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
+    """LIGER: rank the beam's candidates ``generated`` [B, K], the first
+    ``blend.dense_candidates`` of the dense head's own and the cold-start items of ``pool``.
+
+    A beam candidate scores its dense cosine plus ``blend.generative_weight`` times its
+    log-prob relative to the user's best beam, so the generative head's confidence is not
+    thrown away. An in-set item the beam did not produce scores as the user's weakest live
+    beam would: the generative head ranked it lower than that. A cold item cannot be in the
+    beam at all, so its absence says nothing: it scores its cosine plus ``blend.cold_offset``,
+    because the dense head is trained on in-set items only and how far a cold cosine can be
+    trusted is a property of the catalog.
+    ``item_vectors`` [N, d] covers the whole catalog. ``source`` indexes SOURCES: an in-set
+    item (the generative index holds it) is 'generative', an unseen one 'cold_start'.
     """
-    present = generative_items >= 0
+    beam_items = generated.items
+    present = beam_items >= 0
     if exclude is not None:
-        present &= ~(generative_items[:, :, None] == exclude[:, None, :]).any(-1)
-    gen_vectors = item_vectors[generative_items.clamp_min(0)]
-    gen_scores = torch.einsum("bd,bkd->bk", query.float(), gen_vectors.float())
-    gen_scores = gen_scores.masked_fill(~present, -torch.inf)
-    candidates, scores = [generative_items.masked_fill(~present, -1)], [gen_scores]
-    if len(cold_items):
-        cold = dense_topk(query, item_vectors[cold_items], cold_items,
-                          min(cold_cap, len(cold_items)), exclude)
-        also_generative = (cold.items[:, :, None] == generative_items[:, None, :]).any(-1)
-        candidates.append(cold.items)
-        scores.append((cold.scores + cold_offset).masked_fill(also_generative, -torch.inf))
+        present &= ~(beam_items[:, :, None] == exclude[:, None, :]).any(-1)
+    log_prob = generated.scores.float().masked_fill(~present, torch.nan)
+    best = log_prob.nan_to_num(-torch.inf).amax(1, keepdim=True)
+    weakest = log_prob.nan_to_num(torch.inf).amin(1, keepdim=True)
+    behind = (weakest - best).nan_to_num(0.0, posinf=0.0, neginf=0.0) * blend.generative_weight
+    beam_scores = torch.einsum("bd,bkd->bk", query.float(), item_vectors[beam_items.clamp_min(0)].float())
+    if blend.generative_weight:
+        beam_scores = beam_scores + blend.generative_weight * (log_prob - best).nan_to_num(0.0)
+    candidates, scores = [beam_items.masked_fill(~present, -1)], [beam_scores.masked_fill(~present, -torch.inf)]
+    dense = Ranked(pool.dense.items[:, :blend.dense_candidates], pool.dense.scores[:, :blend.dense_candidates])
+    for side, shift in ((dense, behind), (pool.cold, blend.cold_offset)):
+        in_beam = (side.items[:, :, None] == beam_items[:, None, :]).any(-1)
+        candidates.append(side.items)
+        scores.append((side.scores + shift).masked_fill(in_beam | (side.items < 0), -torch.inf))
     all_items, all_scores = torch.cat(candidates, 1), torch.cat(scores, 1)
     source = torch.zeros_like(all_items, dtype=torch.int8)
-    source[:, generative_items.shape[1]:] = 1
+    source[:, all_items.shape[1] - pool.cold.items.shape[1]:] = 1
     k_out = min(k, all_items.shape[1])
     top, pos = all_scores.topk(k_out, dim=1)
     items = all_items.gather(1, pos).masked_fill(top == -torch.inf, -1)
@@ -198,6 +235,15 @@ def hybrid_topk(query: Tensor, item_vectors: Tensor, generative_items: Tensor,
 
 
 @torch.no_grad()
+def hybrid_topk(query: Tensor, item_vectors: Tensor, generated: Ranked, cold_items: Tensor, k: int,
+                cold_cap: int = 512, exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
+    """``hybrid_rank`` with the side pool the blend asks for (see there)."""
+    pool = side_pool(query, item_vectors, cold_items, cold_cap=cold_cap,
+                     dense_candidates=blend.dense_candidates, exclude=exclude)
+    return hybrid_rank(query, item_vectors, generated, pool, k, exclude, blend)
+
+
+@torch.no_grad()
 def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
     """Dense vectors [N, d] for every item, ITEM_CHUNK rows at a time."""
     rows = torch.arange(len(text), device=text.device)
@@ -208,18 +254,17 @@ def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
 @torch.no_grad()
 def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixIndex,
               cold_items: Tensor, vectors: Tensor | None, k: int, *, beams: int = 20,
-              cold_cap: int = 512, exclude_history: bool = True, cold_offset: float = 0.0) -> Ranked:
+              cold_cap: int = 512, exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
     with max(beams, k) beams (tiger) or dense over the whole catalog (dense).
     ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``: ``all_item_vectors``
     (None in tiger mode). Runs in eval mode whatever mode the model is in."""
     exclude = history if exclude_history else None
-    with _eval_mode(model):
+    with eval_mode(model):
         encoded = model.encode(history, items)
         if model.generative and model.dense:
             generated = generative_topk(model, encoded, index, beams, exclude)
-            return hybrid_topk(encoded.query, vectors, generated.items, cold_items, k, cold_cap,
-                               exclude, cold_offset)
+            return hybrid_topk(encoded.query, vectors, generated, cold_items, k, cold_cap, exclude, blend)
         if model.generative:
             top = generative_topk(model, encoded, index, max(beams, k), exclude)
             return Ranked(top.items[:, :k], top.scores[:, :k],
@@ -230,7 +275,7 @@ def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixInd
 
 
 @contextmanager
-def _eval_mode(model: LigerModel) -> Iterator[None]:
+def eval_mode(model: LigerModel) -> Iterator[None]:
     """No dropout while ranking; the caller's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
@@ -272,7 +317,7 @@ def evaluate_sums(
     candidates: int | None = None,
     sweep: Sequence[int] = (),
     cold_cap: int = 512,
-    cold_offset: float = 0.0,
+    blend: Blend = Blend(),
     ks: Sequence[int] = (5, 10),
     batch_size: int = 256,
     split: str = "val",
@@ -298,7 +343,7 @@ def evaluate_sums(
     sums = dict.fromkeys([_users(split, s) for s in SEGMENTS]
                          + [metric_name(split, m, metric, k, seg) for m in names
                             for metric, _ in METRICS for k in ks for seg in SEGMENTS], 0.0)
-    with _eval_mode(model):
+    with eval_mode(model):
         vectors = all_item_vectors(model, items.text) if model.dense else None
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
@@ -307,10 +352,10 @@ def evaluate_sums(
             encoded = model.encode(history_t, items)
             generated = generative_topk(model, encoded, index, beams) if model.generative else None
             ranked = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
-                               cold_cap, cold_offset, max(ks), None)
+                               cold_cap, blend, max(ks), None)
             if served:
                 excluded = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
-                                     cold_cap, cold_offset, max(ks), history_t)
+                                     cold_cap, blend, max(ks), history_t)
                 ranked.update({f"{m}_served": r for m, r in excluded.items()})
             add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
                      targets, examples.is_cold[rows], ks, split)
@@ -335,7 +380,7 @@ def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.nda
 
 def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, cold_items: Tensor,
               vectors: Tensor | None, all_idx: Tensor, hybrid_widths: dict[str, int],
-              cold_cap: int, cold_offset: float, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
+              cold_cap: int, blend: Blend, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
     """Every method the mode supports, from one encoding and one beam search."""
     ranked: dict[str, Ranked] = {}
     if generated is not None:
@@ -343,10 +388,10 @@ def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, col
     if model.dense:
         ranked["dense"] = dense_topk(encoded.query, vectors, all_idx, k, exclude)
     if generated is not None and model.dense:
-        beam = ranked["generative"].items
+        beam = ranked["generative"]
         for name, width in hybrid_widths.items():
-            ranked[name] = hybrid_topk(encoded.query, vectors, beam[:, :width], cold_items, k,
-                                       cold_cap, exclude, cold_offset)
+            best = Ranked(beam.items[:, :width], beam.scores[:, :width])
+            ranked[name] = hybrid_topk(encoded.query, vectors, best, cold_items, k, cold_cap, exclude, blend)
     return ranked
 
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from liger_core.calibration import COLD_OFFSETS, choose_cold_offset
+from liger_core.calibration import COLD_OFFSETS, GENERATIVE_WEIGHTS, choose_blend
 from liger_core.config import ModelConfig, TrainConfig
 from liger_core.model import Items
 from liger_core.recommender import Recommender
-from liger_core.retrieval import all_item_vectors
+from liger_core.retrieval import Blend, all_item_vectors
 from liger_core.sequences import build_split
 from liger_core.synthetic import make_synthetic
 from liger_core.trainer import train
@@ -28,13 +28,15 @@ def trained(tmp_path_factory):
     return catalog, split, model
 
 
-def test_offset_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
+def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
     catalog, split, model = trained
-    best, scores = choose_cold_offset(model, split, catalog, beams=8, cold_cap=64)
-    assert set(scores) == set(COLD_OFFSETS) and best in COLD_OFFSETS
+    best, scores = choose_blend(model, split, catalog, beams=8, cold_cap=64)
+    assert {b.cold_offset for b in scores} == set(COLD_OFFSETS)
+    assert {b.generative_weight for b in scores} == set(GENERATIVE_WEIGHTS)
     assert scores[best] == max(scores.values())
     # synthetic validation targets are all in-set, so no cold item can help there
-    assert not split.valid.is_cold.any() and scores[-math.inf] == max(scores.values())
+    assert not split.valid.is_cold.any()
+    assert max(v for b, v in scores.items() if b.cold_offset == -math.inf) == max(scores.values())
     bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
                          np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
@@ -49,10 +51,10 @@ def test_standardisation_statistics_round_trip_through_the_bundle(trained, tmp_p
     text = torch.from_numpy(catalog.text)
     assert torch.allclose(tower.mean, text.mean(0)) and torch.allclose(tower.std, text.std(0, unbiased=False))
     bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
-                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -0.1})
+                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -0.1, "generative_weight": 0.02})
     loaded = Recommender.load(bundle.save(tmp_path / "bundle"))
     assert torch.equal(loaded.model.text.mean, tower.mean) and torch.equal(loaded.model.text.std, tower.std)
-    assert loaded.cold_offset == -0.1
+    assert loaded.blend == Blend(-0.1, 0.02)
     items = Items.from_catalog(catalog)
     assert torch.equal(all_item_vectors(loaded.model, items.text), all_item_vectors(model, items.text))
     # a cold item added after training is standardised with the training statistics

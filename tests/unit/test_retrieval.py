@@ -8,7 +8,8 @@ from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import (
-    SOURCES, PrefixIndex, dense_topk, evaluate, generative_topk, hybrid_topk, metric_names, recommend,
+    SOURCES, Blend, PrefixIndex, Ranked, dense_topk, evaluate, generative_topk, hybrid_topk, metric_names,
+    recommend,
 )
 from liger_core.sequences import build_split
 
@@ -156,7 +157,7 @@ def test_hybrid_adds_a_cold_item_the_beam_cannot_produce():
     assert not set(generated.items[0].tolist()) & set(cold.tolist())
     query = vectors[27:28]  # a user whose dense query is exactly cold item 27
     for cap in (5, 1):  # all cold items, or only the nearest one
-        ranked = hybrid_topk(query, vectors, generated.items, cold, k=10, cold_cap=cap)
+        ranked = hybrid_topk(query, vectors, generated, cold, k=10, cold_cap=cap)
         assert ranked.items[0, 0] == 27 and SOURCES[ranked.source[0, 0]] == "cold_start"
         assert torch.isclose(ranked.scores[0, 0], torch.tensor(1.0))
         assert ranked.source[0].tolist() == [int(i >= 25) for i in ranked.items[0].tolist()]
@@ -166,12 +167,55 @@ def test_hybrid_adds_a_cold_item_the_beam_cannot_produce():
 
 def test_hybrid_excludes_history_deduplicates_and_pads():
     vectors = torch.nn.functional.normalize(torch.randn(10, 4, generator=torch.Generator().manual_seed(0)), dim=1)
-    generated = torch.tensor([[0, 1, 2, -1]])
+    generated = Ranked(torch.tensor([[0, 1, 2, -1]]), torch.tensor([[-1.0, -2.0, -3.0, -torch.inf]]))
     cold = torch.tensor([2, 7, 8])  # 2 is also generated: it must appear once
     ranked = hybrid_topk(vectors[7:8], vectors, generated, cold, k=8, exclude=torch.tensor([[8, -1]]))
     found = [i for i in ranked.items[0].tolist() if i >= 0]
     assert ranked.items[0, 0] == 7 and sorted(found) == [0, 1, 2, 7]
     assert ranked.items[0, 4:].tolist() == [-1] * 4 and torch.isinf(ranked.scores[0, 4:]).all()
+
+
+def test_blend_weighs_the_beam_log_prob_and_leaves_cold_items_to_their_offset():
+    vectors = torch.eye(4)
+    query = torch.nn.functional.normalize(torch.tensor([[1.0, 0.9, 0.0, 0.8]]), dim=1)
+    # by cosine: 0 > 1 > 3 (cold); the beam prefers item 1 by 2 nats, item 2 trails by 5
+    generated = Ranked(torch.tensor([[1, 0, 2]]), torch.tensor([[-1.0, -3.0, -6.0]]))
+    cold = torch.tensor([3])
+    dense_only = hybrid_topk(query, vectors, generated, cold, k=4)
+    assert dense_only.items[0].tolist() == [0, 1, 3, 2]
+    assert torch.allclose(dense_only.scores[0, :3], query[0, [0, 1, 3]])
+    weight = 0.05  # 0.05 x 2 nats outweigh item 0's cosine lead of 0.064
+    blended = hybrid_topk(query, vectors, generated, cold, k=4, blend=Blend(0.0, weight))
+    assert blended.items[0].tolist()[:2] == [1, 0]
+    # a cold item cannot be in the beam: no log-prob term, only its cosine (offset 0 here)
+    assert torch.isclose(blended.scores[0, blended.items[0].tolist().index(3)], query[0, 3])
+    lowered = hybrid_topk(query, vectors, generated, cold, k=4, blend=Blend(-0.2, weight))
+    assert torch.isclose(lowered.scores[0, lowered.items[0].tolist().index(3)], query[0, 3] - 0.2)
+    shut_out = hybrid_topk(query, vectors, generated, cold, k=4, blend=Blend(-torch.inf, weight))
+    assert 3 not in shut_out.items[0].tolist() and shut_out.items[0, 3] == -1
+
+
+def test_dense_candidates_join_the_pool_the_beam_missed():
+    vectors = torch.eye(12)
+    weights = torch.zeros(12)
+    weights[[5, 9, 2, 10]] = torch.tensor([1.0, 0.8, 0.5, 0.4])
+    query = torch.nn.functional.normalize(weights[None], dim=1)  # nearest in-set: 5, 9, 2; cold 10
+    cold = torch.tensor([10, 11])
+    generated = Ranked(torch.tensor([[0, 1, 5]]), torch.tensor([[-1.0, -2.0, -4.0]]))  # the beam lacks 9
+    paper = hybrid_topk(query, vectors, generated, cold, k=6)
+    assert 9 not in paper.items[0].tolist()
+    joined = hybrid_topk(query, vectors, generated, cold, k=6, blend=Blend(dense_candidates=3))
+    assert joined.items[0, :2].tolist() == [5, 9]
+    everything = torch.arange(12)
+    full_dense = dense_topk(query, vectors, everything[:10], 3)
+    assert set(joined.items[0].tolist()) >= set(full_dense.items[0].tolist())  # the dense head's top 3
+    assert len(set(joined.items[0].tolist())) == 6  # 5 is in both pools: listed once
+    assert [SOURCES[s] for s in joined.source[0].tolist()].count("cold_start") == \
+        sum(i in (10, 11) for i in joined.items[0].tolist())
+    # a dense candidate without a beam scores as the weakest beam would: 3 nats behind the best
+    weighted = hybrid_topk(query, vectors, generated, cold, k=12, blend=Blend(0.0, 0.1, 3))
+    position = weighted.items[0].tolist().index(9)
+    assert torch.isclose(weighted.scores[0, position], (query[0] @ vectors[9]) + 0.1 * (-4.0 - -1.0))
 
 
 @pytest.mark.parametrize("mode", ["tiger", "dense", "liger"])
