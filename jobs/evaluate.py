@@ -35,12 +35,10 @@ log = logging.getLogger("liger.evaluate")
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     cfg = settings.evaluate
-    inputs = load_model_inputs(Warehouse(spark, settings.paths.warehouse_uri), settings, ds)
+    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "evaluate", ds):
         recommender, version = load_recommender(cfg.model)
-        if recommender.meta["rqvae_version"] != inputs.rqvae_version:
-            raise DataError(f"recommender v{version} was trained on RQ-VAE v{recommender.meta['rqvae_version']} "
-                            f"IDs but semantic_ids for ds={ds} come from v{inputs.rqvae_version}")
+        inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
                             recommender.model_config.max_history, n_items=inputs.catalog.n_items)

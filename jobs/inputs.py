@@ -34,12 +34,29 @@ def require(warehouse: Warehouse, ds: str, *tables: str) -> None:
             raise DataError(f"no {table} partition for ds={ds}; run the {WRITER[table]} stage first")
 
 
-def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str) -> ModelInputs:
+def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
+    """``wanted`` if its IDs exist for ds, else a clear error; None: the newest version with
+    IDs for ds (what a retrain's semantic_ids stage just wrote)."""
+    present = warehouse.versions("semantic_ids", ds)
+    if wanted is None and present:
+        return present[-1]
+    if wanted in present:
+        return wanted
+    needed = f"RQ-VAE v{wanted}" if wanted else "any RQ-VAE version"
+    raise DataError(f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run the "
+                    "semantic_ids stage with that version first (--mode assign assigns the champion's)")
+
+
+def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,
+                      rqvae_version: str | None = None) -> ModelInputs:
+    """The tables a model needs for ds, in the ID space of ``rqvae_version`` (the version the
+    model was trained on; None for training: the newest with IDs for ds)."""
     require(warehouse, ds, "items", "item_embeddings", "semantic_ids", "user_sequences")
-    sids = warehouse.read("semantic_ids", ds).select("item_idx", "codes", "rqvae_version").toPandas()
+    version = rqvae_version_at(warehouse, ds, rqvae_version)
+    sids = warehouse.read("semantic_ids", ds, version).select("item_idx", "codes", "rqvae_version").toPandas()
     versions = sorted(sids["rqvae_version"].unique())
-    if len(versions) != 1:
-        raise DataError(f"semantic_ids for ds={ds} mixes RQ-VAE versions {versions}")
+    if versions != [version]:
+        raise DataError(f"semantic_ids for ds={ds} under rqvae_version={version} hold IDs of versions {versions}")
     embeddings = warehouse.read("item_embeddings", ds).select("item_idx", "embedding").toPandas()
     catalog, space = build_catalog(sids, embeddings, code_sizes(settings.rqvae, settings.semantic_ids))
     ids = warehouse.read("items", ds).select("item_idx", "item_id").toPandas().set_index("item_idx")["item_id"]

@@ -39,17 +39,14 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     cfg = settings.recommend
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    inputs = load_model_inputs(warehouse, settings, ds)
     with tracking.stage_run(settings, "recommend", ds):
         recommender, version = load_recommender(cfg.model)
-        if recommender.meta["rqvae_version"] != inputs.rqvae_version:
-            raise DataError(f"recommender v{version} uses RQ-VAE v{recommender.meta['rqvae_version']} IDs but "
-                            f"semantic_ids for ds={ds} are from v{inputs.rqvae_version}; assign IDs with the "
-                            "champion RQ-VAE (semantic_ids --mode assign) first")
+        # The IDs the model was trained on, whatever a retrain has written for ds meanwhile.
+        inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         bundle = spark.sparkContext.broadcast(recommender.to_bytes())
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
-        threads = threads_per_task(settings, parallelism)
+        threads = threads_per_task(spark, parallelism)
         window = recommender.model_config.max_history if cfg.exclude_history else 0
         # Excluded history items may take beams: widen the beam so k valid items remain.
         k, beams, exclude, batch = cfg.k, max(cfg.beams, cfg.k) + window, cfg.exclude_history, cfg.batch_users
@@ -76,7 +73,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "users_per_second": round(len(inputs.sequences) / seconds, 1),
                  "cold_start_rows": int(mix.get("cold_start", 0)),
                  "cold_start_share": round(int(mix.get("cold_start", 0)) / max(1, sum(mix.values())), 4),
-                 "cold_offset": str(recommender.cold_offset),
+                 "blend": {key: str(value) for key, value in recommender.blend._asdict().items()},
                  "cold_items_in_catalog": int((~recommender.in_set).sum())}
         tracking.log_metrics({k_: v for k_, v in stats.items() if isinstance(v, (int, float))})
     return stats

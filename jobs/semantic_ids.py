@@ -1,7 +1,9 @@
 """Stage 3: item_embeddings -> RQ-VAE (MLflow model ``rqvae``) -> semantic_ids.
 
 ``--mode train``: train on the driver, register a new ``rqvae`` version, and assign every
-item a fresh ID under it. ``--mode assign`` (nightly): load the version named by
+item a fresh ID under it. Each version's IDs are their own partition,
+``semantic_ids/ds=<ds>/rqvae_version=<v>``, so a retrain's candidate never replaces the
+champion's IDs that nightly serves with. ``--mode assign`` (nightly): load the version named by
 ``semantic_ids.rqvae_model`` (default alias ``champion``); items that already have an ID
 under that version keep it, new items are encoded on the executors (model broadcast) and
 get the next free collision code.
@@ -39,6 +41,7 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     require(warehouse, ds, "item_embeddings")
+    _upgrade_layout(warehouse)
     with tracking.stage_run(settings, "rqvae_train", ds):
         frame = warehouse.read("item_embeddings", ds).select("item_idx", "embedding").toPandas()
         if frame.empty:
@@ -61,6 +64,7 @@ def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     require(warehouse, ds, "item_embeddings")
+    _upgrade_layout(warehouse)
     with tracking.stage_run(settings, "semantic_ids_assign", ds):
         model, rqvae_cfg, version = load_rqvae(settings.semantic_ids.rqvae_model)
         # The model's own config, not tonight's: the ID space is the registered version's.
@@ -72,13 +76,17 @@ def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -
     return {**stats, "rqvae_version": version}
 
 
+def _upgrade_layout(warehouse: Warehouse) -> None:
+    """Partitions from before semantic_ids was partitioned by version move into their folder."""
+    for moved in warehouse.nest_unversioned("semantic_ids"):
+        log.warning("semantic_ids/ds=%s moved into its rqvae_version folder (layout before versions)", moved)
+
+
 def _previous_ids(warehouse: Warehouse, ds: str, version: str) -> pd.DataFrame | None:
-    """The newest partition (at or before ds) holding IDs of ``version``: a retrain whose
-    RQ-VAE was not promoted may have written a partition under another version since."""
+    """The newest IDs of ``version`` at or before ds: known items keep them."""
     for candidate in reversed([p for p in warehouse.partitions("semantic_ids") if p <= ds]):
-        frame = warehouse.read("semantic_ids", candidate).where(f"rqvae_version = '{version}'").toPandas()
-        if len(frame):
-            return frame
+        if warehouse.exists("semantic_ids", candidate, version):
+            return warehouse.read("semantic_ids", candidate, version).toPandas()
     return None
 
 
@@ -108,7 +116,7 @@ def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehou
     })
     warehouse.write(
         spark.createDataFrame(table, "item_idx long, codes array<int>, rqvae_version string, assigned_ds string"),
-        "semantic_ids", ds,
+        "semantic_ids", ds, version=version,
         validate=lambda staged: validate_frame(
             "semantic_ids", semantic_id_summary(staged.toPandas()),
             semantic_ids_suite(current, settings.rqvae.levels, settings.rqvae.codebook_size,

@@ -1,5 +1,7 @@
--- Spark SQL view over one partition of `semantic_ids`. Rendered by liger_core.sql_catalog.
--- basePath makes Spark discover the partition directory as a `ds` column (type DATE).
-CREATE OR REPLACE TEMPORARY VIEW semantic_ids
-USING parquet
-OPTIONS (path '${warehouse}/semantic_ids/ds=${ds}', basePath '${warehouse}/semantic_ids');
+-- Spark SQL view over one ds of `semantic_ids`: every RQ-VAE version's IDs at that ds
+-- (partitions ds=<ds>/rqvae_version=<v>; the files carry rqvae_version themselves).
+-- Rendered by liger_core.sql_catalog. The glob makes each version folder a root, so Spark
+-- discovers no partition column; ds is added as a DATE like the other views have it.
+CREATE OR REPLACE TEMPORARY VIEW semantic_ids AS
+SELECT *, CAST('${ds}' AS DATE) AS ds
+FROM parquet.`${warehouse}/semantic_ids/ds=${ds}/rqvae_version=*`;

@@ -22,7 +22,9 @@ def snapshot(warehouse: Path) -> dict[str, pd.DataFrame]:
     """Every nightly table for DS, in a canonical row order, without the wall-clock column."""
     tables = {}
     for name in NIGHTLY_TABLES:
-        frame = pd.read_parquet(warehouse / name / f"ds={DS}").drop(columns=["generated_at"], errors="ignore")
+        # semantic_ids holds one folder per RQ-VAE version; the files carry the version column
+        frame = pd.read_parquet(warehouse / name / f"ds={DS}", partitioning=None)
+        frame = frame.drop(columns=["generated_at"], errors="ignore")
         for column in frame.columns:  # list columns (codes, embedding, items, ts) compare as tuples
             if frame[column].dtype == object and len(frame) and hasattr(frame[column].iloc[0], "__len__") \
                     and not isinstance(frame[column].iloc[0], str):

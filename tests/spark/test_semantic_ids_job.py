@@ -15,8 +15,8 @@ def settings(tmp_path, tiny_source):
     return make_settings(tmp_path / "home", tiny_source, *SMALL_RQVAE)
 
 
-def ids(spark, settings, ds):
-    frame = Warehouse(spark, settings.paths.warehouse_uri).read("semantic_ids", ds).toPandas()
+def ids(spark, settings, ds, version):
+    frame = Warehouse(spark, settings.paths.warehouse_uri).read("semantic_ids", ds, version).toPandas()
     return frame, {int(i): tuple(c) for i, c in zip(frame["item_idx"], frame["codes"])}
 
 
@@ -25,7 +25,7 @@ def test_train_then_assign_keeps_ids_and_extends_for_new_items(spark, settings, 
     embed_items.run(settings, DS1, spark)
     trained = semantic_ids.run_train(settings, DS1, spark)
     assert trained["items"] == 5 and trained["new_items"] == 5
-    frame, first = ids(spark, settings, DS1)
+    frame, first = ids(spark, settings, DS1, trained["rqvae_version"])
     assert len(set(first.values())) == 5  # unique IDs
     assert all(len(codes) == 3 for codes in first.values())  # 2 levels + collision code
     assert set(frame["rqvae_version"]) == {trained["rqvae_version"]}
@@ -36,7 +36,7 @@ def test_train_then_assign_keeps_ids_and_extends_for_new_items(spark, settings, 
     assigned = semantic_ids.run_assign(settings, DS2, spark)
     assert (assigned["items"], assigned["new_items"]) == (6, 1)
     assert assigned["rqvae_version"] == trained["rqvae_version"]
-    frame, second = ids(spark, settings, DS2)
+    frame, second = ids(spark, settings, DS2, trained["rqvae_version"])
     assert {i: second[i] for i in first} == first  # known items keep their exact ID
     assert len(set(second.values())) == 6
     assigned_ds = dict(zip(frame["item_idx"], frame["assigned_ds"]))

@@ -73,3 +73,22 @@ def test_task_dying_mid_write_leaves_old_partition_and_retry_commits(spark, tmp_
 
     warehouse.write(spark.range(0, 6).withColumnRenamed("id", "k"), "t", "2026-01-01")  # the retry
     assert sorted(warehouse.read("t", "2026-01-01").toPandas()["k"]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_versioned_partitions_and_the_upgrade_of_an_older_layout(spark, tmp_path):
+    warehouse = Warehouse(spark, str(tmp_path / "wh"))
+    ids = "item_idx long, rqvae_version string"
+    warehouse.write(spark.createDataFrame([(1, "2")], ids), "semantic_ids", "2026-01-01", version="2")
+    warehouse.write(spark.createDataFrame([(1, "10")], ids), "semantic_ids", "2026-01-01", version="10")
+    assert warehouse.versions("semantic_ids", "2026-01-01") == ["2", "10"]  # numeric order
+    assert [tuple(r) for r in warehouse.read("semantic_ids", "2026-01-01", "10").collect()] == [(1, "10")]
+    with pytest.raises(ValueError, match="partitioned by version"):
+        warehouse.read("semantic_ids", "2026-01-01")
+    # a partition written before the version folders: its files move under their version
+    old = tmp_path / "wh" / "semantic_ids" / "ds=2025-12-31"
+    spark.createDataFrame([(7, "1"), (8, "1")], ids).write.parquet(str(old))
+    assert warehouse.nest_unversioned("semantic_ids") == ["2025-12-31"]
+    assert warehouse.versions("semantic_ids", "2025-12-31") == ["1"]
+    assert sorted(r.item_idx for r in warehouse.read("semantic_ids", "2025-12-31", "1").collect()) == [7, 8]
+    assert not [p for p in old.iterdir() if p.is_file()]
+    assert warehouse.nest_unversioned("semantic_ids") == []  # idempotent

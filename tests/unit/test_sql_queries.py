@@ -30,8 +30,11 @@ GENERATED_AT = datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc)
 
 
 def write_partition(root: Path, table: str, ds: str, data: pa.Table) -> Path:
-    """One Parquet file plus the _SUCCESS marker Spark leaves, which the views must ignore."""
+    """One Parquet file plus the _SUCCESS marker Spark leaves, which the views must ignore;
+    semantic_ids under its rqvae_version sub-partition, as jobs.warehouse lays it out."""
     folder = root / table / f"ds={ds}"
+    if table == "semantic_ids":
+        folder = folder / f"rqvae_version={data['rqvae_version'][0]}"
     folder.mkdir(parents=True)
     pq.write_table(data, folder / "part-00000.snappy.parquet")
     (folder / "_SUCCESS").write_text("")
@@ -54,11 +57,11 @@ def items_table() -> pa.Table:
                                                       "first_seen_ds")]]))
 
 
-def semantic_ids_table(codes: dict[str, list[int]]) -> pa.Table:
+def semantic_ids_table(codes: dict[str, list[int]], version: str = "3") -> pa.Table:
     return pa.table({
         "item_idx": pa.array([ITEM_IDX[i] for i in codes], pa.int64()),
         "codes": pa.array(list(codes.values()), pa.list_(pa.int32())),
-        "rqvae_version": ["3"] * len(codes),
+        "rqvae_version": [version] * len(codes),
         "assigned_ds": [DS] * len(codes),
     })
 
@@ -133,7 +136,7 @@ def test_cold_start_coverage(con) -> None:
 
 def test_semantic_id_collision_summary(con) -> None:
     [summary] = rows(con, "semantic_id_collisions")
-    assert summary == {"n_items": 5, "levels": 4, "n_prefixes": 4, "colliding_prefixes": 1,
+    assert summary == {"rqvae_version": "3", "n_items": 5, "levels": 4, "n_prefixes": 4, "colliding_prefixes": 1,
                        "colliding_items": 2, "collision_rate": pytest.approx(0.4),
                        "max_group_size": 2, "duplicate_ids": 0}
 
@@ -141,11 +144,13 @@ def test_semantic_id_collision_summary(con) -> None:
 def test_collision_summary_reports_duplicate_full_ids(tmp_path: Path) -> None:
     codes = {**CODES, "A5": [5, 6, 7, 0]}  # A5 now has exactly A4's semantic ID
     write_partition(tmp_path, "semantic_ids", DS, semantic_ids_table(codes))
+    write_partition(tmp_path, "semantic_ids", DS, semantic_ids_table(CODES, version="4"))  # a retrain's
     with duckdb.connect() as connection:
         register_duckdb_views(connection, str(tmp_path), DS, ["semantic_ids"])
-        [summary] = rows(connection, "semantic_id_collisions")
-    assert summary["duplicate_ids"] == 1
-    assert (summary["colliding_prefixes"], summary["max_group_size"]) == (2, 2)
+        broken, healthy = rows(connection, "semantic_id_collisions")
+    assert (broken["rqvae_version"], broken["duplicate_ids"]) == ("3", 1)
+    assert (broken["colliding_prefixes"], broken["max_group_size"]) == (2, 2)
+    assert (healthy["rqvae_version"], healthy["duplicate_ids"], healthy["n_items"]) == ("4", 0, 5)
 
 
 def test_views_add_ds_as_a_date_column(con) -> None:
