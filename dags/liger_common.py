@@ -1,58 +1,65 @@
 """Shared construction for the LIGER DAGs: orchestration only, no data logic.
 
-Every stage is one Spark application, ``jobs/<stage>.py``, submitted by a
-``SparkSubmitOperator`` with ``--ds {{ ds }} --profile {{ params.profile }} [--set k=v ...]``.
+Every stage is one Spark application, ``jobs/<stage>.py``, submitted by ``LigerStage`` (a
+``SparkSubmitOperator``) with ``--ds {{ ds }} --profile {{ params.profile }} [--set k=v ...]``.
 Jobs write the partition of the run's logical date, so a rerun or backfill of the same run
-replaces that partition instead of adding to it. The schedules are cron presets, which in
-Airflow 3 give a run the logical date of the moment it fires (``@daily`` at 00:00 UTC on
-2026-11-23 has ``ds`` 2026-11-23): ``ds`` names the snapshot the run takes.
+replaces that partition instead of adding to it. The schedules are cron expressions, which
+in Airflow 3 give a run the logical date of the moment it fires: ``ds`` names the snapshot.
 
-Spark connection ``liger_spark``
-    Airflow looks connections up in environment variables before its metastore. Unless the
-    environment already defines ``AIRFLOW_CONN_LIGER_SPARK`` (the compose file points it at
-    ``spark://spark-master:7077``), importing this module sets it to a local-mode connection
-    (master ``local[*]``, client deploy mode), so the DAGs run on one machine with nothing to
-    create first. To manage the connection in the UI / metastore instead, set
-    ``LIGER_DEFAULT_SPARK_CONN=0`` in the Airflow environment (an environment connection,
-    default or not, would otherwise shadow it).
+Spark connection ``liger_spark`` and pool ``liger_warehouse``
+    Both live in the metastore, created at setup (``jobs.airflow_objects``: ``liger run``, the
+    UI script, compose's ``airflow-init``), never as a side effect of parsing. A deployment may
+    instead define ``AIRFLOW_CONN_LIGER_SPARK``. The connection alone decides the master and
+    deploy mode: spark-submit passes them to the job, whose session builder then leaves them
+    alone (``jobs.spark``). Every task that writes the warehouse takes the pool's one slot, so
+    the nightly and retrain DAGs never commit partitions at the same time.
 
-    The jobs also read ``spark.master`` from their own configuration (``LIGER__SPARK__MASTER``)
-    and the session builder applies it, so keep the two in agreement when leaving local mode.
+Task environment, decided when the task runs (the connection is only known then)
+    ``spark-submit`` is the one beside the Python running Airflow (the venv's, from the
+    pyspark wheel); ``PYSPARK_PYTHON`` / ``PYSPARK_DRIVER_PYTHON`` are that Python unless
+    already set; ``PYTHONPATH`` starts with the project root. For a local master
+    ``SPARK_LOCAL_IP`` defaults to 127.0.0.1; for any other master it is left unset (the
+    driver must advertise an address executors can reach) and the project's packages go to
+    the executors as an ``--archives`` zip, so a cluster needs no shared image of the code.
 
-Task environment
-    ``spark-submit`` is the one installed next to the Python running Airflow (the venv's, from
-    the pyspark wheel), ``PYSPARK_PYTHON`` / ``PYSPARK_DRIVER_PYTHON`` are that Python unless
-    already set (the pip ``spark-submit`` script also needs them to find its Spark home), ``SPARK_LOCAL_IP`` is
-    127.0.0.1 in local mode, and ``PYTHONPATH`` starts with the project root so the jobs import
-    the same tree their script comes from.
+Failures
+    A job exits 2 for a config or data error, which no retry can fix: the task fails at
+    once (``NO_RETRY_ON_INPUT_ERRORS``). Any other failure keeps its retries.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 import sys
+import tempfile
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import urlsplit
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Asset, BaseHook, Param
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk.exceptions import AirflowException
+
+from jobs.airflow_objects import SPARK_CONN_ID, WAREHOUSE_POOL
 
 log = logging.getLogger("liger.airflow")
 
 PROJECT_ROOT = Path(os.environ.get("LIGER_HOME") or Path(__file__).resolve().parents[1])
 JOBS_DIR = PROJECT_ROOT / "jobs"
+CODE_PACKAGES = ("jobs", "liger_core")  # what executors need of the project
+# Executors unpack the code archive under this name in their working directory and import
+# from it. Not --py-files: that would also put the archive first on the driver's path, and
+# the driver must import the installed tree (its configs/ and var/ sit beside it).
+CODE_ALIAS = "liger_code"
+EXIT_INPUT_ERROR = 2  # jobs.common.stage_main: a config or data error
 
-SPARK_CONN_ID = "liger_spark"
-SPARK_CONN_ENV = "AIRFLOW_CONN_LIGER_SPARK"
-LOCAL_SPARK_CONN = json.dumps({"conn_type": "spark", "host": "local[*]", "extra": {"deploy-mode": "client"}})
-
-# Emitted when the retrain DAG's evaluate task succeeds (a new version was evaluated and,
-# if the gate passed, promoted to alias "champion"). Nightly reads "champion" by name.
+# Updated by liger_retrain's ``announce_promotion`` only when evaluate promoted a version
+# (its extra names the version). Nightly reads the registry alias "champion" by name.
 RECOMMENDER_ASSET = Asset("liger://models/recommender")
 
 # Config keys the DAG params are passed to (``--set key=value``).
@@ -67,29 +74,66 @@ DS = "{{ ds if ds is defined else dag_run.run_after | ds }}"
 DS_ARGS = ("--ds", DS, "--profile", "{{ params.profile }}")
 
 
-def _default_spark_connection() -> None:
-    if os.environ.get("LIGER_DEFAULT_SPARK_CONN", "1").strip().lower() in {"0", "false", "no", "off"}:
-        return
-    os.environ.setdefault(SPARK_CONN_ENV, LOCAL_SPARK_CONN)
+class StageInputError(AirflowException):
+    """The job exited 2: its config or its input data is wrong, so retrying cannot pass."""
 
 
-_default_spark_connection()
+NO_RETRY_ON_INPUT_ERRORS = ExceptionRetryPolicy(rules=[RetryRule(
+    exception=StageInputError, action=RetryAction.FAIL,
+    reason="config or data error (exit 2): fix the input or the config, then clear the task")])
 
 
-def spark_master_from_env() -> str | None:
-    """Master URL of the environment connection (JSON or URI form); None if not set there."""
-    value = os.environ.get(SPARK_CONN_ENV, "").strip()
-    if not value:
-        return None
-    if value.startswith("{"):
-        conn = json.loads(value)
-        conn_type, host, port = conn.get("conn_type", ""), conn.get("host") or "", conn.get("port")
-    else:
-        parts = urlsplit(value)
-        conn_type, host, port = parts.scheme, parts.hostname or "", parts.port
-    # the provider's rule (SparkSubmitHook._resolve_connection, 5.x)
+def connection_master(conn_type: str, host: str | None, port: int | None) -> str:
+    """Master URL spark-submit gets from a connection (the provider's rule, 5.x)."""
+    host = host or ""
     master = host if conn_type == "spark" and host and ("://" in host or not port) else f"{conn_type}://{host}"
     return f"{master}:{port}" if port else master
+
+
+def code_archive(root: Path = PROJECT_ROOT) -> Path:
+    """A zip of the project's packages for ``--py-files``, named by its content, so one build
+    serves every task of the same code and a changed tree gets a new archive."""
+    files = sorted(p for package in CODE_PACKAGES for p in (root / package).rglob("*.py"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    archive = Path(tempfile.gettempdir()) / f"liger-code-{digest.hexdigest()[:16]}.zip"
+    if not archive.exists():
+        partial = archive.with_suffix(f".{os.getpid()}.part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in files:
+                bundle.write(path, path.relative_to(root))
+        partial.replace(archive)  # atomic: a concurrent task never ships half a zip
+    return archive
+
+
+def executor_code_options() -> tuple[str, dict[str, str]]:
+    """spark-submit's ``--archives`` value and the conf that puts the unpacked project code
+    on the executors' Python path."""
+    return f"{code_archive()}#{CODE_ALIAS}", {"spark.executorEnv.PYTHONPATH": CODE_ALIAS}
+
+
+class LigerStage(SparkSubmitOperator):
+    """spark-submit of one job, with what depends on the connection decided at run time, and
+    exit 2 turned into ``StageInputError`` so the retry policy fails it at once."""
+
+    def execute(self, context: Any) -> None:
+        conn = BaseHook.get_connection(self._conn_id)
+        master = connection_master(conn.conn_type, conn.host, conn.port)
+        if master.startswith("local"):
+            if not os.environ.get("SPARK_LOCAL_IP"):
+                self.env_vars = {**(self.env_vars or {}), "SPARK_LOCAL_IP": "127.0.0.1"}
+        elif not self._archives:
+            self._archives, code_conf = executor_code_options()
+            self.conf = {**(self.conf or {}), **code_conf}
+        try:
+            super().execute(context)
+        except AirflowException as error:
+            process = getattr(self._hook, "_submit_sp", None)
+            if getattr(process, "returncode", None) == EXIT_INPUT_ERROR:
+                raise StageInputError(f"{self.task_id}: the job rejected its config or input (exit 2); "
+                                      "see the task log above for the reason") from error
+            raise
 
 
 def spark_submit_binary() -> str:
@@ -108,11 +152,8 @@ def task_env() -> dict[str, str]:
         "PYTHONPATH": pythonpath,
         "LIGER_PROFILE": "{{ params.profile }}",
     }
-    master = spark_master_from_env()
     if os.environ.get("SPARK_LOCAL_IP"):
         env["SPARK_LOCAL_IP"] = os.environ["SPARK_LOCAL_IP"]
-    elif master is not None and master.startswith("local"):
-        env["SPARK_LOCAL_IP"] = "127.0.0.1"
     return env
 
 
@@ -150,6 +191,7 @@ def default_args() -> dict[str, Any]:
         "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(hours=2),
         "on_failure_callback": log_task_failure,
+        "retry_policy": NO_RETRY_ON_INPUT_ERRORS,
     }
 
 
@@ -157,6 +199,8 @@ def common_params(**extra: Param) -> dict[str, Param]:
     return {
         "profile": Param("cpu", type="string", minLength=1,
                          description="config profile: a name in configs/ (cpu, gpu) or a YAML path"),
+        "driver_memory": Param("4g", type="string", pattern="^[0-9]+[kmgt]$",
+                               description="spark-submit --driver-memory of every stage"),
         **extra,
     }
 
@@ -179,17 +223,21 @@ def liger_dag(dag_id: str, *, schedule: str, description: str, doc_md: str,
 
 
 def spark_stage(task_id: str, job: str, *, timeout: timedelta, args: Sequence[str] = (),
-                **kwargs: Any) -> SparkSubmitOperator:
-    """One ``jobs/<job>.py`` run for the DAG run's ``ds``; extra ``args`` follow the common ones."""
-    return SparkSubmitOperator(
+                writes_warehouse: bool = True, **kwargs: Any) -> LigerStage:
+    """One ``jobs/<job>.py`` run for the DAG run's ``ds``; extra ``args`` follow the common ones.
+    A stage that writes warehouse tables takes the shared pool's slot."""
+    return LigerStage(
         task_id=task_id,
         application=str(JOBS_DIR / f"{job}.py"),
         conn_id=SPARK_CONN_ID,
         spark_binary=spark_submit_binary(),
         application_args=[*DS_ARGS, *args],
         env_vars=task_env(),
+        conf={"spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+              "spark.driver.memory": "{{ params.driver_memory }}"},
         name=f"{{{{ dag.dag_id }}}}.{task_id}",  # Spark application name
         execution_timeout=timeout,
+        **({"pool": WAREHOUSE_POOL} if writes_warehouse else {}),
         **kwargs,
     )
 

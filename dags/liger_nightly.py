@@ -1,6 +1,7 @@
 """liger_nightly: top-K recommendations for every user with the champion models.
 
-ingest -> embed_items -> semantic_ids (--mode assign) -> build_sequences -> recommend -> publish
+champion_ready -> ingest -> embed_items -> semantic_ids (--mode assign) -> build_sequences
+-> recommend -> publish
 
 Daily. Params (``airflow dags trigger liger_nightly -c '{"k": 50}'``): ``profile``, ``k``,
 ``rqvae_model`` and ``recommender_model`` (registry version number or alias, default
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, chain
+import logging
+
+from airflow.sdk import Param, chain, task
 from liger_common import (
     RECOMMEND_K_KEY,
     RECOMMENDER_MODEL_KEY,
@@ -29,6 +32,7 @@ For the run's logical date `ds`:
 
 | task | job | writes |
 |---|---|---|
+| champion_ready | (in-process) | nothing: without champion models the run ends here, skipped, with the reason |
 | ingest | `jobs/ingest.py` | `items`, `interactions` (+ quarantine) |
 | embed_items | `jobs/embed_items.py` | `item_embeddings` (only new/changed text) |
 | semantic_ids | `jobs/semantic_ids.py --mode assign` | `semantic_ids` (known items keep theirs) |
@@ -40,6 +44,21 @@ Time-scheduled on purpose: it loads the registry alias `champion` (updated by `l
 `evaluate`, which produces the asset `liger://models/recommender`), so it never waits on a
 retrain. Pin a version with the `rqvae_model` / `recommender_model` params to roll back.
 """
+
+log = logging.getLogger("liger.airflow")
+
+
+@task.short_circuit(task_id="champion_ready", retries=0)
+def champion_ready(*, params: dict, ds: str | None = None) -> bool:
+    """Before any stage: a first run before any promotion has nothing to serve, which is one
+    clear message and a skipped run, not a failure retried after ingest and embed."""
+    from jobs.preflight import missing_champions
+
+    reason = missing_champions(params["profile"])
+    if reason:
+        log.warning("liger_nightly for ds=%s has nothing to serve: %s", ds, reason)
+    return reason is None
+
 
 PARAMS = common_params(
     k=Param(20, type="integer", minimum=1, description="recommendations per user"),
@@ -58,6 +77,7 @@ with liger_dag(
     dagrun_timeout=timedelta(hours=12),
 ) as dag:
     chain(
+        champion_ready(),
         spark_stage("ingest", "ingest", timeout=timedelta(minutes=30)),
         spark_stage("embed_items", "embed_items", timeout=timedelta(hours=1)),
         spark_stage("semantic_ids", "semantic_ids", timeout=timedelta(hours=1),
@@ -66,5 +86,5 @@ with liger_dag(
         spark_stage("recommend", "recommend", timeout=timedelta(hours=3),
                     args=[*override(RECOMMEND_K_KEY, "{{ params.k }}"),
                           *override(RECOMMENDER_MODEL_KEY, "{{ params.recommender_model }}")]),
-        spark_stage("publish", "publish", timeout=timedelta(minutes=30)),
+        spark_stage("publish", "publish", timeout=timedelta(minutes=30), writes_warehouse=False),
     )

@@ -43,7 +43,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         n_items, n_todo = items.count(), todo.count()
 
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
-        threads = threads_per_task(settings, parallelism)
+        threads = threads_per_task(spark, parallelism)
         name, device, batch_size = cfg.model, cfg.device, cfg.batch_size
         embedded = todo.repartition(parallelism).mapInPandas(
             lambda frames: embed_frames(frames, name, device, batch_size, threads), EMBEDDING_SCHEMA)

@@ -1,6 +1,7 @@
 """The main job: both Airflow DAGs once for one ds through ``airflow dags test``.
 
-Embedded defaults: Airflow metadata in SQLite under the state folder, Spark ``local[*]``,
+Embedded defaults: Airflow metadata in SQLite under the state folder (with the ``liger_spark``
+connection and ``liger_warehouse`` pool created in it), Spark ``local[*]``,
 MLflow in SQLite, a local warehouse. ``--set`` overrides reach every Spark task as
 ``LIGER__SECTION__KEY`` environment variables, so the DAG run uses the same configuration.
 """
@@ -17,6 +18,7 @@ from typing import Sequence
 
 import mlflow
 
+from jobs import airflow_objects
 from liger_core.config import PROJECT_ROOT, Settings
 from liger_core.errors import LigerError
 from liger_core.ingest import ensure_source
@@ -61,6 +63,7 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     logs.mkdir(parents=True, exist_ok=True)
     since_ms = int(time.time() * 1000)
     _airflow(["db", "migrate"], env, logs / "airflow-db-migrate.log")
+    airflow_objects.ensure(airflow_objects.airflow_runner(env))  # the Spark connection and the pool
     configure(settings)
     with mlflow.start_run(run_name=f"pipeline {ds}", tags={"stage": "pipeline", "ds": ds}) as parent:
         env[PARENT_RUN_ENV] = parent.info.run_id  # every stage run nests under this one

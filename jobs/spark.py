@@ -10,28 +10,43 @@ from pyspark.sql import SparkSession
 from liger_core.config import Settings
 
 
+# spark-submit starts the driver JVM itself and hands this Python its gateway: master,
+# driver memory and driver JVM options were fixed on its command line (from the Airflow
+# connection), and setting them again in the builder would override or silently miss them.
+SPARK_SUBMIT_ENV = "PYSPARK_GATEWAY_PORT"
+UTC_JAVA_OPTIONS = "-Duser.timezone=UTC"
+
+
+def launched_by_spark_submit() -> bool:
+    return SPARK_SUBMIT_ENV in os.environ
+
+
 def spark_session(settings: Settings) -> SparkSession:
     """Get or create the session for ``settings``.
 
     Timestamps are UTC everywhere (``ds`` partitions must not shift with the host's zone),
-    and workers run this interpreter so they see the same packages as the driver.
+    and workers run this interpreter so they see the same packages as the driver. Master,
+    driver memory and driver JVM options come from the config only when no spark-submit
+    launched the stage; ``SPARK_LOCAL_IP`` defaults to loopback for a local master only, so
+    a driver on a cluster advertises its real address.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     cfg = settings.spark
     builder = (
-        SparkSession.builder.master(cfg.master)
-        .appName(cfg.app_name)
+        SparkSession.builder.appName(cfg.app_name)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.driver.memory", cfg.driver_memory)
+        .config("spark.executor.extraJavaOptions", UTC_JAVA_OPTIONS)
         .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
+    if not launched_by_spark_submit():
+        if cfg.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (builder.master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
+                   .config("spark.driver.extraJavaOptions", UTC_JAVA_OPTIONS))
     for key, value in cfg.conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -39,9 +54,9 @@ def spark_session(settings: Settings) -> SparkSession:
     return spark
 
 
-def threads_per_task(settings: Settings, parallelism: int) -> int:
+def threads_per_task(spark: SparkSession, parallelism: int) -> int:
     """Torch threads for each Python worker: in local mode the tasks share this machine's
     cores (oversubscription slows every task); on a cluster, 0 keeps torch's default."""
-    if not settings.spark.master.startswith("local"):
+    if not spark.sparkContext.master.startswith("local"):
         return 0
     return max(1, (os.cpu_count() or 1) // parallelism)

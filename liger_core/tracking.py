@@ -42,12 +42,41 @@ def configure(settings: Settings) -> str:
     return experiment_id
 
 
+# Set by Airflow's task runner in the environment every spark-submit inherits.
+AIRFLOW_CONTEXT = {"airflow.dag_id": "AIRFLOW_CTX_DAG_ID", "airflow.run_id": "AIRFLOW_CTX_DAG_RUN_ID",
+                   "airflow.task_id": "AIRFLOW_CTX_TASK_ID", "airflow.try_number": "AIRFLOW_CTX_TRY_NUMBER"}
+DAG_RUN_STAGE = "dag_run"
+
+
+def airflow_tags() -> dict[str, str]:
+    """dag_id, run_id, task_id and try_number of the Airflow task running this stage, if any."""
+    return {tag: os.environ[var] for tag, var in AIRFLOW_CONTEXT.items() if os.environ.get(var)}
+
+
+def _airflow_filter(stage: str, dag_id: str, run_id: str) -> str:
+    return f"tags.stage = '{stage}' and tags.`airflow.dag_id` = '{dag_id}' and tags.`airflow.run_id` = '{run_id}'"
+
+
+def dag_run_parent(experiment_id: str, dag_id: str, run_id: str, ds: str) -> str:
+    """The id of the one parent run of an Airflow DAG run, created by its first stage (the
+    tasks of one DAG run are sequential, so two never race to create it)."""
+    found = mlflow.search_runs([experiment_id], _airflow_filter(DAG_RUN_STAGE, dag_id, run_id),
+                               max_results=1, output_format="list")
+    if found:
+        return found[0].info.run_id
+    tags = {"stage": DAG_RUN_STAGE, "ds": ds, "airflow.dag_id": dag_id, "airflow.run_id": run_id}
+    return mlflow.MlflowClient().create_run(experiment_id, tags=tags, run_name=f"{dag_id} {run_id}").info.run_id
+
+
 @contextmanager
 def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.ActiveRun]:
-    """Open the stage's MLflow run; nested under ``$LIGER_PARENT_RUN_ID`` when a DAG run set it."""
-    configure(settings)
-    tags = {"stage": stage, "ds": ds, "profile": settings.profile}
+    """Open the stage's MLflow run, tagged with its Airflow task when a DAG runs it and nested
+    under ``$LIGER_PARENT_RUN_ID`` (``liger run``) or else under its DAG run's parent run."""
+    experiment_id = configure(settings)
+    tags = {"stage": stage, "ds": ds, "profile": settings.profile, **airflow_tags()}
     parent = os.environ.get(PARENT_RUN_ENV)
+    if not parent and "airflow.run_id" in tags and "airflow.dag_id" in tags:
+        parent = dag_run_parent(experiment_id, tags["airflow.dag_id"], tags["airflow.run_id"], ds)
     if parent:
         tags["mlflow.parentRunId"] = parent
     started = time.perf_counter()
@@ -55,6 +84,13 @@ def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.Active
         log_params(settings.flat())
         yield run
         mlflow.log_metric("stage_seconds", time.perf_counter() - started)
+
+
+def stage_run_of(settings: Settings, dag_id: str, run_id: str, stage: str) -> mlflow.entities.Run | None:
+    """The newest ``stage`` run an Airflow DAG run produced (its last try), if any."""
+    found = mlflow.search_runs([configure(settings)], _airflow_filter(stage, dag_id, run_id),
+                               order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+    return found[0] if found else None
 
 
 def log_params(params: Mapping[str, object]) -> None:

@@ -60,17 +60,23 @@ def tiny_source(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def trainable_source(tiny_source: Path) -> Path:
-    """The tiny catalog with the SEQUENCES events (one day apart)."""
+def write_trainable_source(folder: Path) -> Path:
+    """The tiny catalog with the SEQUENCES events (one day apart) in ``folder``."""
     rows = [(user, item, str(1300000000 + 86400 * n)) for user, items in SEQUENCES.items()
             for n, item in enumerate(items.split())]
-    write_tsv(tiny_source / "events.tsv", [EVENTS[0], *rows])
-    return tiny_source
+    write_tsv(folder / "items.tsv", ITEMS)
+    write_tsv(folder / "events.tsv", [EVENTS[0], *rows])
+    return folder
 
 
-def make_settings(home: Path, source: Path, *extra: str) -> Settings:
-    return load_settings("cpu", [
+@pytest.fixture
+def trainable_source(tiny_source: Path) -> Path:
+    return write_trainable_source(tiny_source)
+
+
+def settings_overrides(home: Path, source: Path, *extra: str) -> list[str]:
+    """The ``--set`` overrides of a test stage: its own home (warehouse, MLflow) and the tiny source."""
+    return [
         f"paths.home={home}",
         f"source.path={source}",
         "source.format=tabular",
@@ -80,7 +86,11 @@ def make_settings(home: Path, source: Path, *extra: str) -> Settings:
         "spark.master=local[2]",
         "spark.driver_memory=1g",
         *extra,
-    ], environ={})
+    ]
+
+
+def make_settings(home: Path, source: Path, *extra: str) -> Settings:
+    return load_settings("cpu", settings_overrides(home, source, *extra), environ={})
 
 
 @pytest.fixture

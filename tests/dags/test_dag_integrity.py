@@ -5,21 +5,27 @@ Parsing only (DagBag), no metadata database, no Spark: a few seconds.
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import os
 import sys
+import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from jobs.airflow_objects import LOCAL_SPARK_CONN
+
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = ROOT / "dags"
 
-RETRAIN = ["ingest", "embed_items", "semantic_ids", "build_sequences", "train", "evaluate"]
-NIGHTLY = ["ingest", "embed_items", "semantic_ids", "build_sequences", "recommend", "publish"]
+RETRAIN = ["ingest", "embed_items", "semantic_ids", "build_sequences", "train", "evaluate", "announce_promotion"]
+NIGHTLY = ["champion_ready", "ingest", "embed_items", "semantic_ids", "build_sequences", "recommend", "publish"]
 ORDER = {"liger_retrain": RETRAIN, "liger_nightly": NIGHTLY}
+IN_PROCESS = {"announce_promotion", "champion_ready"}  # small registry lookups, no Spark
+SPARK_TASKS = {dag_id: [t for t in order if t not in IN_PROCESS] for dag_id, order in ORDER.items()}
+WRITES_WAREHOUSE = {"ingest", "embed_items", "semantic_ids", "build_sequences", "recommend"}
 JOB_OF = {"ingest": "ingest", "embed_items": "embed_items", "semantic_ids": "semantic_ids",
           "build_sequences": "build_sequences", "train": "train", "evaluate": "evaluate",
           "recommend": "recommend", "publish": "publish"}
@@ -33,7 +39,7 @@ def airflow_env(tmp_path_factory):
     os.environ["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
-    for name in ("AIRFLOW_CONN_LIGER_SPARK", "LIGER_DEFAULT_SPARK_CONN", "SPARK_LOCAL_IP", "LIGER_HOME",
+    for name in ("AIRFLOW_CONN_LIGER_SPARK", "SPARK_LOCAL_IP", "LIGER_HOME",
                  "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
         os.environ.pop(name, None)
     sys.path.insert(0, str(DAGS_DIR))
@@ -59,15 +65,9 @@ def common(dagbag):
     return liger_common
 
 
-@pytest.fixture(scope="module")
-def spark_env(dagbag):
-    """The task environment as the DAG module left it (the default connection included)."""
-    return dict(os.environ)
-
-
 def _tasks(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    return dag, [dag.get_task(t) for t in ORDER[dag_id]]
+    return dag, [dag.get_task(t) for t in SPARK_TASKS[dag_id]]
 
 
 def test_no_import_errors_and_both_dags(dagbag):
@@ -77,7 +77,8 @@ def test_no_import_errors_and_both_dags(dagbag):
 
 @pytest.mark.parametrize("dag_id", sorted(ORDER))
 def test_task_order_is_a_chain(dagbag, dag_id):
-    dag, tasks = _tasks(dagbag, dag_id)
+    dag = dagbag.dags[dag_id]
+    tasks = [dag.get_task(t) for t in ORDER[dag_id]]
     assert sorted(dag.task_ids) == sorted(ORDER[dag_id])
     for i, task in enumerate(tasks):
         assert task.upstream_task_ids == (set(ORDER[dag_id][i - 1:i]) if i else set()), task.task_id
@@ -101,7 +102,7 @@ def test_no_cycles(dagbag, dag_id):
 @pytest.mark.parametrize("dag_id", sorted(ORDER))
 def test_dag_settings(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    assert dag.schedule == {"liger_retrain": "@weekly", "liger_nightly": "@daily"}[dag_id]
+    assert dag.schedule == {"liger_retrain": "0 12 * * 0", "liger_nightly": "@daily"}[dag_id]
     assert dag.max_active_runs == 1
     assert dag.catchup is False
     assert dag.dagrun_timeout is not None
@@ -118,6 +119,8 @@ def test_task_defaults(dagbag, common, dag_id):
         assert task.owner and task.owner != "airflow", task.task_id
         assert isinstance(task.execution_timeout, timedelta) and task.execution_timeout > timedelta(0)
         assert common.log_task_failure in list(task.on_failure_callback), task.task_id
+        assert task.retry_policy is common.NO_RETRY_ON_INPUT_ERRORS, task.task_id
+        assert task.pool == ("liger_warehouse" if task.task_id in WRITES_WAREHOUSE else "default_pool")
     by_id = {t.task_id: t for t in tasks}
     assert by_id["ingest"].execution_timeout == timedelta(minutes=30)
     if "train" in by_id:
@@ -142,8 +145,11 @@ def test_spark_submit_tasks(dagbag, common, dag_id):
         env = task.env_vars
         assert env["PYSPARK_PYTHON"] == sys.executable
         assert env["PYSPARK_DRIVER_PYTHON"] == sys.executable
-        assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
+        assert "SPARK_LOCAL_IP" not in env  # decided when the task runs, from the connection
         assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+        # the driver's memory and JVM options go on spark-submit's command line
+        assert task.conf == {"spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+                             "spark.driver.memory": "{{ params.driver_memory }}"}
 
 
 def test_ds_argument_renders_the_logical_date(dagbag, common):
@@ -161,13 +167,14 @@ def test_templates_render(dagbag):
     run = SimpleNamespace(run_after=datetime(2026, 11, 23, tzinfo=timezone.utc))
     for dag in dagbag.dags.values():
         params = {name: dag.params[name] for name in dag.params}
-        for task in dag.tasks:
+        for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
             context = {"ds": "2026-11-23", "params": params, "dag": dag, "task": task, "dag_run": run}
             args = task.render_template(task.application_args, context)
             assert args[:4] == ["--ds", "2026-11-23", "--profile", "cpu"]
             assert not any("{{" in a for a in args), args
             assert task.render_template(task.name, context) == f"{dag.dag_id}.{task.task_id}"
             assert task.render_template(task.env_vars, context)["LIGER_PROFILE"] == "cpu"
+            assert task.render_template(task.conf, context)["spark.driver.memory"] == "4g"
 
 
 def test_semantic_ids_mode(dagbag):
@@ -206,7 +213,7 @@ def test_overrides_are_valid_config_keys(dagbag):
     for dag in dagbag.dags.values():
         params = {name: dag.params[name] for name in dag.params}
         template_env = dag.get_template_env()
-        for task in dag.tasks:
+        for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
             overrides = [f"{key}={template_env.from_string(value).render(params=params)}"
                          for key, value in _overrides(task).items()]
             settings = load_settings("cpu", overrides, environ={})
@@ -214,11 +221,84 @@ def test_overrides_are_valid_config_keys(dagbag):
                 assert settings.recommend.k == 20 and settings.recommend.model == "champion"
 
 
-def test_recommender_asset(dagbag, common):
-    evaluate = dagbag.dags["liger_retrain"].get_task("evaluate")
-    assert common.RECOMMENDER_ASSET in evaluate.outlets
+def test_recommender_asset_is_announced_only_after_evaluate(dagbag, common):
+    retrain = dagbag.dags["liger_retrain"]
     assert common.RECOMMENDER_ASSET.uri == "liger://models/recommender"
+    assert not retrain.get_task("evaluate").outlets  # a kept champion is no news
+    assert retrain.get_task("announce_promotion").outlets == [common.RECOMMENDER_ASSET]
     assert dagbag.dags["liger_nightly"].schedule == "@daily"  # nightly stays time-scheduled
+
+
+def test_schedules_never_fire_together(dagbag):
+    """A year of fire times: retrain never starts when nightly does (same ds, same moment)."""
+    from croniter import croniter
+
+    def fires(expression: str) -> set[datetime]:
+        it = croniter(expression, datetime(2026, 1, 1, tzinfo=timezone.utc))
+        return {it.get_next(datetime) for _ in range(400)}
+
+    nightly = fires({"@daily": "0 0 * * *"}[dagbag.dags["liger_nightly"].schedule])
+    retrain = fires(dagbag.dags["liger_retrain"].schedule)
+    assert len(retrain) == 400 and not nightly & retrain
+
+
+def test_input_errors_fail_at_once_and_others_are_retried(common):
+    from airflow.sdk.definitions.retry_policy import RetryAction
+    from airflow.sdk.exceptions import AirflowException
+
+    policy = common.NO_RETRY_ON_INPUT_ERRORS
+    assert policy.evaluate(common.StageInputError("exit 2"), 1, 3).action == RetryAction.FAIL
+    assert policy.evaluate(AirflowException("Error code is: 1."), 1, 3).action == RetryAction.DEFAULT
+
+
+def _stage(common, monkeypatch, conn: str, returncode: int = 0):
+    """A LigerStage whose spark-submit is replaced by a recorder (exit ``returncode``)."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk.exceptions import AirflowException
+
+    monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", conn)
+    seen = {}
+
+    def submit(self, context):
+        seen.update(env=dict(self.env_vars), archives=self._archives, conf=dict(self.conf))
+        self._hook = SimpleNamespace(_submit_sp=SimpleNamespace(returncode=returncode))
+        if returncode:
+            raise AirflowException(f"Cannot execute: spark-submit ... Error code is: {returncode}.")
+
+    monkeypatch.setattr(SparkSubmitOperator, "execute", submit)
+    return common.spark_stage("probe", "ingest", timeout=timedelta(minutes=1)), seen
+
+
+def test_local_master_gets_loopback_and_no_code_archive(common, monkeypatch):
+    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
+    stage, seen = _stage(common, monkeypatch, json.dumps(LOCAL_SPARK_CONN))
+    stage.execute({})
+    assert seen["env"]["SPARK_LOCAL_IP"] == "127.0.0.1" and seen["archives"] is None
+
+
+def test_cluster_master_ships_the_code_and_advertises_a_real_address(common, monkeypatch):
+    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
+    stage, seen = _stage(common, monkeypatch, "spark://spark-master:7077?deploy-mode=client")
+    stage.execute({})
+    assert "SPARK_LOCAL_IP" not in seen["env"]  # executors must reach the driver
+    path, alias = seen["archives"].split("#")
+    assert seen["conf"]["spark.executorEnv.PYTHONPATH"] == alias == common.CODE_ALIAS
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+    assert {"jobs/spark.py", "liger_core/model.py", "liger_core/__init__.py"} <= names
+    assert common.code_archive() == Path(path)  # same code, same archive
+
+
+def test_exit_2_is_a_stage_input_error_and_other_codes_stay_retryable(common, monkeypatch):
+    from airflow.sdk.exceptions import AirflowException
+
+    stage, _ = _stage(common, monkeypatch, json.dumps(LOCAL_SPARK_CONN), returncode=2)
+    with pytest.raises(common.StageInputError, match="rejected its config or input"):
+        stage.execute({})
+    stage, _ = _stage(common, monkeypatch, json.dumps(LOCAL_SPARK_CONN), returncode=1)
+    with pytest.raises(AirflowException) as failure:
+        stage.execute({})
+    assert not isinstance(failure.value, common.StageInputError)
 
 
 def test_failure_callback_message(common, caplog):
@@ -244,18 +324,20 @@ def test_failure_callback_tolerates_a_sparse_context(common):
     assert " ds=2026-11-24 " in message
 
 
-def test_default_spark_connection_is_local(spark_env, common, monkeypatch):
-    """Nothing configured: ``liger_spark`` resolves to master local[*] through the provider."""
+def test_parsing_sets_no_connection(dagbag):
+    assert "AIRFLOW_CONN_LIGER_SPARK" not in os.environ  # created at setup, in the metastore
+
+
+def test_setup_connection_is_local(common, monkeypatch):
+    """The connection ``liger run`` creates resolves to local[*], client mode, through the provider."""
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
-    assert spark_env["AIRFLOW_CONN_LIGER_SPARK"] == common.LOCAL_SPARK_CONN
-    monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", spark_env["AIRFLOW_CONN_LIGER_SPARK"])
+    monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", json.dumps(LOCAL_SPARK_CONN))
     hook = SparkSubmitHook(conn_id="liger_spark", spark_binary=common.spark_submit_binary())
     assert hook._connection["master"] == "local[*]"
     assert hook._connection["deploy_mode"] == "client"
     command = hook._build_spark_submit_command(str(ROOT / "jobs" / "ingest.py"))
     assert command[:3] == [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[*]"]
-    assert common.spark_master_from_env() == "local[*]"
 
 
 @pytest.mark.parametrize("value, master", [
@@ -264,31 +346,11 @@ def test_default_spark_connection_is_local(spark_env, common, monkeypatch):
     ('{"conn_type": "spark", "host": "local[2]"}', "local[2]"),
     ("yarn://resourcemanager", "yarn://resourcemanager"),
 ])
-def test_master_from_env_matches_the_provider(common, monkeypatch, value, master):
+def test_connection_master_matches_the_provider(common, monkeypatch, value, master):
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+    from airflow.sdk import BaseHook
 
     monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", value)
     assert SparkSubmitHook(conn_id="liger_spark")._connection["master"] == master
-    assert common.spark_master_from_env() == master
-
-
-def _fresh_common():
-    spec = importlib.util.spec_from_file_location("liger_common_fresh", DAGS_DIR / "liger_common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_existing_connection_and_cluster_env_are_kept(dagbag, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", "spark://spark-master:7077")
-    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
-    module = _fresh_common()
-    assert os.environ["AIRFLOW_CONN_LIGER_SPARK"] == "spark://spark-master:7077"
-    assert "SPARK_LOCAL_IP" not in module.task_env()  # executors must reach the driver
-
-
-def test_default_connection_can_be_switched_off(dagbag, monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_LIGER_SPARK", raising=False)
-    monkeypatch.setenv("LIGER_DEFAULT_SPARK_CONN", "0")
-    _fresh_common()
-    assert "AIRFLOW_CONN_LIGER_SPARK" not in os.environ
+    conn = BaseHook.get_connection("liger_spark")
+    assert common.connection_master(conn.conn_type, conn.host, conn.port) == master

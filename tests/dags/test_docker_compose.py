@@ -37,7 +37,9 @@ def _env(service: dict) -> dict[str, str]:
 
 
 def _default(value: str) -> str:
-    """``${VAR:-default}`` interpolation as compose does it with VAR unset."""
+    """``${VAR:-default}`` interpolation as compose does it with VAR unset; a required
+    ``${VAR:?message}`` stands for a value the operator supplied."""
+    value = re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "supplied-secret", value)
     return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
 
 
@@ -85,7 +87,7 @@ def test_airflow_environment(compose):
         assert env["PYSPARK_PYTHON"] == "/opt/venv/bin/python"
         assert "SPARK_LOCAL_IP" not in env  # executors on spark-worker must reach the driver
     init = compose["services"]["airflow-init"]["command"]
-    assert init == ["airflow", "db", "migrate"]
+    assert init == ["bash", "-c", "airflow db migrate && python -m jobs.airflow_objects"]  # + the pool
 
 
 def test_spark_connection_points_at_the_master(compose, monkeypatch, tmp_path):
@@ -179,3 +181,26 @@ def test_entrypoint_help_and_passthrough():
     result = _run_entrypoint("bash", "-c", 'echo "$PYSPARK_PYTHON"')
     assert result.returncode == 0
     assert Path(result.stdout.strip()) == Path(sys.executable).parent / "python"
+
+
+SECRETS = ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY")
+
+
+def test_no_default_secrets_and_a_clear_error_when_missing():
+    text = (DOCKER / "compose.yaml").read_text()
+    for name in SECRETS:
+        uses = re.findall(r"\$\{" + name + r"(:[-?])?([^}]*)\}", text)
+        assert uses, name
+        # every use is required: compose stops with the message instead of using a default
+        assert all(mode == ":?" and "docker/README.md" in message for mode, message in uses), (name, uses)
+    assert "change-me" not in text and ":-liger}" not in text
+
+
+def test_ports_bind_to_localhost_and_airflow_asks_for_a_login(compose):
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("${LIGER_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+    for name in AIRFLOW:
+        env = _env(compose["services"][name])
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in env
+        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"

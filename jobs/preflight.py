@@ -1,0 +1,28 @@
+"""In-process checks the DAGs run around their Spark stages: small registry lookups that
+decide whether a run has anything to do, or anything to announce. No Spark."""
+
+from __future__ import annotations
+
+from liger_core import tracking
+from liger_core.config import Settings, load_settings
+from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, has_alias
+
+
+def missing_champions(profile: str) -> str | None:
+    """Why nightly cannot serve tonight (no champion RQ-VAE or recommender), or None."""
+    settings = load_settings(profile)
+    tracking.configure(settings)
+    missing = [name for name in (RQVAE_MODEL, RECOMMENDER_MODEL) if not has_alias(name, CHAMPION)]
+    if not missing:
+        return None
+    return (f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
+            f"({settings.tracking_uri}): run liger_retrain until a version passes the promotion gate")
+
+
+def promoted_version(profile: str, dag_id: str, run_id: str) -> str | None:
+    """The recommender version that this DAG run's evaluate stage promoted, or None."""
+    settings: Settings = load_settings(profile)
+    run = tracking.stage_run_of(settings, dag_id, run_id, "evaluate")
+    if run is None or run.data.params.get("promoted") != "True":
+        return None
+    return run.data.params.get("evaluated_version")
