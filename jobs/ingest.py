@@ -1,4 +1,5 @@
-"""Stage 1: raw source -> items, interactions, item_index registry, quarantine/<table>."""
+"""Stage 1: raw source -> items, interactions, item_index registry, quarantine/<table>,
+field_issues/<table> (values nulled or re-decoded in rows that were kept)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     with tracking.stage_run(settings, "ingest", ds):
         started = time.perf_counter()
         raw = load_source(settings.source, settings.paths)
-        result = ingest(raw, settings.source)
+        result = ingest(raw, settings.source, ds)
 
         # The newest registry, even when backfilling an older ds: an index is never reused.
         registries = warehouse.partitions("item_index")
@@ -46,6 +47,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         for table, rejected in result.quarantine.items():
             rejected = rejected.assign(source_file=raw.files.get(table, ""))
             warehouse.write(spark.createDataFrame(rejected, schema=_QUARANTINE_SCHEMA), f"quarantine/{table}", ds)
+        for table, noted in result.notes.items():
+            noted = noted.assign(source_file=raw.files.get(table, ""))
+            warehouse.write(spark.createDataFrame(noted, schema=_NOTES_SCHEMA), f"field_issues/{table}", ds)
         warehouse.write(spark.createDataFrame(registry), "item_index", ds)
 
         seconds = time.perf_counter() - started
@@ -56,15 +60,25 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             "new_items": int((registry["first_seen_ds"] == ds).sum()),
             "quarantined_items": len(result.quarantine["items"]),
             "quarantined_interactions": len(result.quarantine["interactions"]),
+            "field_issues_items": len(result.notes["items"]),
+            "field_issues_interactions": len(result.notes["interactions"]),
             "rows_per_second": (result.read["items"] + result.read["interactions"]) / seconds,
         }
         tracking.log_metrics({**stats, **{f"quarantine.{k}": v for k, v in counts.items()}})
+        for table in ("items", "interactions"):
+            log.info("%s: %d rows read = %d ingested + %d quarantined", table, result.read[table],
+                     stats[table], stats[f"quarantined_{table}"])
+        log.info("numeric timestamps read as epoch %s", result.timestamp_unit)
         for key, value in counts.items():
             log.warning("quarantined %s rows: %d", key, value)
+        for table, noted in result.notes.items():
+            for reason, value in noted["reason"].value_counts().items():
+                log.warning("field issues %s.%s: %d (kept, value nulled or re-decoded)", table, reason, value)
     return stats
 
 
 _QUARANTINE_SCHEMA = "line_no long, reason string, raw string, source_file string"
+_NOTES_SCHEMA = "line_no long, field string, reason string, raw string, source_file string"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ typo in a nightly job's config should never silently fall back to a default.
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence
@@ -72,7 +73,7 @@ class SourceConfig(_Section):
     ``tabular``: events + items files (TSV/CSV/Parquet) under ``path``.
     ``mcauley``: Amazon 2014 ``reviews_<category>_5.json.gz`` / ``meta_<category>.json.gz``
     in ``download_dir``, downloaded from ``mcauley_base_url`` when missing.
-    ``auto``: tabular when ``path`` exists, else mcauley.
+    ``auto``: tabular when the events file exists under ``path``, else mcauley (logged).
     """
 
     format: Literal["auto", "tabular", "mcauley"] = "auto"
@@ -87,6 +88,19 @@ class SourceConfig(_Section):
     min_ts: str = "1995-01-01"
     max_ts: str | None = None
     max_field_chars: int = Field(20_000, ge=1)
+    fallback_encoding: str | None = "cp1252"  # for lines that are not UTF-8; None: quarantine them
+    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"  # of numeric timestamps
+    max_quarantine_rate: float = Field(0.2, ge=0, le=1)  # defective rows per table, else the run fails
+
+    @field_validator("fallback_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding '{value}'") from None
+        return value
 
     @field_validator("item_columns")
     @classmethod

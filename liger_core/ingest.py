@@ -4,16 +4,25 @@ Rules (each rejected row gets exactly one reason, the first that applies):
 
 items:        missing_id, oversize_field, duplicate_item, empty_text
 interactions: missing_id, oversize_field, unparseable_timestamp, timestamp_out_of_range,
-              unknown_item, duplicate_event, kcore
-(plus reader-level reasons: malformed_line, non_utf8, and for McAuley files bad_timestamp)
+              after_ds, unknown_item, duplicate_event, kcore
+(plus reader-level reasons: malformed_line, unbalanced_quote, non_utf8, and for McAuley
+files bad_timestamp)
 
 Items with an empty title are kept: their text is rendered from the remaining fields. Only an
 item with no text at all is quarantined (``empty_text``), and its events become ``unknown_item``.
+A kept row's invalid value (a negative or non-numeric price) is nulled and noted in
+``notes`` (line_no, field, reason, raw), as is a line read in the fallback encoding.
 Event order within a user follows the source (``event_seq``), which matters for same-day ties.
+
+Every row read is accepted or quarantined (checked on each run), and a run whose defect rate
+exceeds ``source.max_quarantine_rate`` fails before anything is written. ``after_ds`` (events
+later than the run's ds, kept for a later run) and ``kcore`` are policy, not defects, and do
+not count towards that rate.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,11 +33,14 @@ import pandas as pd
 from liger_core import mcauley
 from liger_core.config import PathsConfig, SourceConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.tabular import RAW_LIMIT, read_records, rejects_frame
+from liger_core.field_values import invalid_prices, parse_timestamps, timestamp_unit
+from liger_core.tabular import RAW_LIMIT, notes_frame, read_records, rejects_frame
 from liger_core.text import TEXT_FIELDS, render_item_text, text_hash
 
 ITEM_FIELDS = ("item_id",) + TEXT_FIELDS
 EVENT_FIELDS = ("user_id", "item_id", "timestamp")
+POLICY_REASONS = frozenset({"kcore", "after_ds"})  # not defects: outside the quarantine-rate ceiling
+log = logging.getLogger("liger.ingest")
 
 
 @dataclass
@@ -39,6 +51,7 @@ class RawSource:
     events: pd.DataFrame
     rejects: dict[str, pd.DataFrame]
     files: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, pd.DataFrame] = field(default_factory=dict)  # table -> reader notes on kept rows
 
 
 @dataclass
@@ -47,6 +60,8 @@ class IngestResult:
     events: pd.DataFrame  # user_id, item_id, ts, event_seq
     quarantine: dict[str, pd.DataFrame]  # table -> line_no, reason, raw
     read: dict[str, int]
+    notes: dict[str, pd.DataFrame]  # table -> line_no, field, reason, raw (kept rows, value fixed)
+    timestamp_unit: str = "s"
 
     def quarantine_counts(self) -> dict[str, int]:
         """``<table>.<reason>`` -> rows, for logs and MLflow metrics."""
@@ -56,10 +71,16 @@ class IngestResult:
 
 
 def source_format(cfg: SourceConfig, paths: PathsConfig) -> str:
-    """``auto`` means tabular when the events file exists, else the McAuley download."""
+    """``auto`` means tabular when the events file exists, else the McAuley download; the
+    switch is logged, since a missing mount should never silently change what is ingested."""
     if cfg.format != "auto":
         return cfg.format
-    return "tabular" if (Path(paths.resolve(cfg.path)) / cfg.events_file).is_file() else "mcauley"
+    events = Path(paths.resolve(cfg.path)) / cfg.events_file
+    if events.is_file():
+        return "tabular"
+    log.warning("source.format=auto: %s does not exist, so the McAuley %s files are used instead "
+                "(downloaded when missing); set source.format=tabular to fail instead", events, cfg.category)
+    return "mcauley"
 
 
 def ensure_source(cfg: SourceConfig, paths: PathsConfig) -> str:
@@ -84,20 +105,21 @@ def load_source(cfg: SourceConfig, paths: PathsConfig) -> RawSource:
 
 
 def _load_tabular(cfg: SourceConfig, base: Path) -> RawSource:
-    events, event_rejects = read_records(base / cfg.events_file, EVENT_FIELDS)
+    events = read_records(base / cfg.events_file, EVENT_FIELDS, cfg.fallback_encoding)
     columns = {name: cfg.item_columns.get(name, name) for name in ITEM_FIELDS}
-    items, item_rejects = read_records(base / cfg.items_file, (columns["item_id"],))
-    picked = {"line_no": items["line_no"]}
+    items = read_records(base / cfg.items_file, (columns["item_id"],), cfg.fallback_encoding)
+    picked = {"line_no": items.records["line_no"]}
     for name, column in columns.items():
-        if column in items.columns:
-            picked[name] = items[column]
+        if column in items.records.columns:
+            picked[name] = items.records[column]
         elif name in cfg.item_columns:
             raise ConfigError(f"source.item_columns.{name}: column '{column}' not in {cfg.items_file}")
     return RawSource(
         items=pd.DataFrame(picked),
-        events=events[["line_no", *EVENT_FIELDS]],
-        rejects={"items": item_rejects, "interactions": event_rejects},
+        events=events.records[["line_no", *EVENT_FIELDS]],
+        rejects={"items": items.rejects, "interactions": events.rejects},
         files={"items": str(base / cfg.items_file), "interactions": str(base / cfg.events_file)},
+        notes={"items": items.notes, "interactions": events.notes},
     )
 
 
@@ -120,28 +142,60 @@ def _ts_bound(value: str) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def ingest(raw: RawSource, cfg: SourceConfig, now: datetime | None = None) -> IngestResult:
-    """Validate raw records; every input record ends up accepted or quarantined."""
+def ds_end(ds: str) -> pd.Timestamp:
+    """The first instant after the ds day (UTC): a run for ds reads no later event."""
+    return _ts_bound(ds) + pd.Timedelta(days=1)
+
+
+def ingest(raw: RawSource, cfg: SourceConfig, ds: str | None = None, now: datetime | None = None
+           ) -> IngestResult:
+    """Validate raw records; every input record ends up accepted or quarantined. With ``ds``,
+    events after the end of that day are ``after_ds`` (a backfill never sees the future)."""
     now = now or datetime.now(timezone.utc)
     min_ts = _ts_bound(cfg.min_ts)
     max_ts = _ts_bound(cfg.max_ts) if cfg.max_ts else pd.Timestamp(now + timedelta(days=1))
-    items, item_rejects = _clean_items(raw.items, cfg.max_field_chars)
+    items, item_rejects, price_notes = _clean_items(raw.items, cfg.max_field_chars)
+    unit = timestamp_unit(raw.events["timestamp"], cfg.timestamp_unit)
     events, event_rejects = _clean_events(raw.events, set(items["item_id"]), cfg.max_field_chars,
-                                          min_ts, max_ts)
+                                          (min_ts, max_ts, ds_end(ds) if ds else None), unit)
     if cfg.kcore:
         events, dropped = _kcore(events, cfg.kcore)
         event_rejects.append(_rows_to_rejects(dropped, "kcore", EVENT_FIELDS))
-    quarantine = {
-        "items": _concat_rejects([raw.rejects["items"], *item_rejects]),
-        "interactions": _concat_rejects([raw.rejects["interactions"], *event_rejects]),
-    }
-    read = {
-        "items": len(raw.items) + len(raw.rejects["items"]),
-        "interactions": len(raw.events) + len(raw.rejects["interactions"]),
-    }
+    tables = ("items", "interactions")
+    result = IngestResult(
+        items=items, events=events, timestamp_unit=unit,
+        quarantine={"items": _concat_rejects([raw.rejects["items"], *item_rejects]),
+                    "interactions": _concat_rejects([raw.rejects["interactions"], *event_rejects])},
+        read={"items": len(raw.items) + len(raw.rejects["items"]),
+              "interactions": len(raw.events) + len(raw.rejects["interactions"])},
+        notes={t: _concat_notes([raw.notes.get(t, notes_frame([])), *([price_notes] if t == "items" else [])])
+               for t in tables},
+    )
+    _check_accounting(result)
     if items.empty:
         raise DataError("no valid items in the catalog; see quarantine/items for the reasons")
-    return IngestResult(items=items, events=events, quarantine=quarantine, read=read)
+    _check_quarantine_rate(result, cfg.max_quarantine_rate)
+    return result
+
+
+def _check_accounting(result: IngestResult) -> None:
+    """rows read = rows accepted + rows quarantined, per table; anything else is a bug."""
+    accepted = {"items": len(result.items), "interactions": len(result.events)}
+    for table, read in result.read.items():
+        if read != accepted[table] + len(result.quarantine[table]):
+            raise DataError(f"{table}: {read} rows read but {accepted[table]} accepted + "
+                            f"{len(result.quarantine[table])} quarantined; ingest lost rows")
+
+
+def _check_quarantine_rate(result: IngestResult, ceiling: float) -> None:
+    """Fail before anything is committed when too many rows are defective."""
+    for table, frame in result.quarantine.items():
+        defects = frame[~frame["reason"].isin(POLICY_REASONS)]
+        read = result.read[table]
+        if read and len(defects) / read > ceiling:
+            top = ", ".join(f"{reason} {n}" for reason, n in defects["reason"].value_counts().head(3).items())
+            raise DataError(f"{table}: {len(defects)} of {read} rows ({len(defects) / read:.1%}) are defective "
+                            f"({top}), above source.max_quarantine_rate={ceiling}; nothing was written")
 
 
 def _strip(series: pd.Series) -> pd.Series:
@@ -175,6 +229,12 @@ def _rows_to_rejects(rows: pd.DataFrame, reason: str, fields: tuple[str, ...]) -
     })
 
 
+def _concat_notes(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    merged = pd.concat([notes_frame([]), *[p for p in parts if len(p)]], ignore_index=True)
+    return merged.sort_values("line_no", kind="stable").reset_index(drop=True).astype(
+        {"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
+
+
 def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -183,13 +243,15 @@ def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return merged.reset_index(drop=True).astype({"line_no": "int64", "reason": "string", "raw": "string"})
 
 
-def _clean_items(items: pd.DataFrame, max_chars: int) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+def _clean_items(items: pd.DataFrame, max_chars: int
+                 ) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
     rejects: list[pd.DataFrame] = []
     items = items.copy()
     items["item_id"] = _strip(items["item_id"])
     items = _split(items, items["item_id"].isna(), "missing_id", ITEM_FIELDS, rejects)
     items = _split(items, _oversize(items, ITEM_FIELDS, max_chars), "oversize_field", ITEM_FIELDS, rejects)
     items = _split(items, items["item_id"].duplicated(), "duplicate_item", ITEM_FIELDS, rejects)
+    items, price_notes = _null_invalid_prices(items)
     fields = [f for f in TEXT_FIELDS if f in items.columns]
     texts = [render_item_text(**dict(zip(fields, values)))
              for values in items[fields].astype(object).itertuples(index=False, name=None)]
@@ -198,28 +260,25 @@ def _clean_items(items: pd.DataFrame, max_chars: int) -> tuple[pd.DataFrame, lis
     for name in TEXT_FIELDS:
         items[name] = _strip(items[name]) if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
     items["text_hash"] = items["text"].map(text_hash).astype("string")
-    return items[["line_no", "item_id", *TEXT_FIELDS, "text", "text_hash"]].reset_index(drop=True), rejects
+    return (items[["line_no", "item_id", *TEXT_FIELDS, "text", "text_hash"]].reset_index(drop=True), rejects,
+            price_notes)
 
 
-def parse_timestamps(raw: pd.Series, min_ts: pd.Timestamp, max_ts: pd.Timestamp
-                     ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(ts in UTC, unparseable mask, out-of-range mask). Numbers are Unix seconds; text is ISO-8601."""
-    text = raw.astype("string").str.strip()
-    seconds = pd.to_numeric(text, errors="coerce")
-    numeric = seconds.notna()
-    lo, hi = min_ts.timestamp(), max_ts.timestamp()
-    in_range_num = numeric & seconds.between(lo, hi)
-    ts = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
-    ts[in_range_num] = pd.to_datetime(seconds[in_range_num], unit="s", utc=True)
-    iso = pd.to_datetime(text[~numeric], utc=True, errors="coerce", format="ISO8601")
-    ts[~numeric] = iso
-    unparseable = ~numeric & iso.reindex(raw.index).isna()
-    out_of_range = (numeric & ~in_range_num) | (~numeric & ~unparseable & ~ts.between(min_ts, max_ts))
-    return ts, unparseable, out_of_range
+def _null_invalid_prices(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Null prices that are not finite non-negative numbers, before any text is rendered."""
+    if "price" not in items:
+        return items, notes_frame([])
+    bad = invalid_prices(items["price"])
+    notes = notes_frame([(int(n), "price", "invalid_price", str(v)[:RAW_LIMIT])
+                         for n, v in zip(items.loc[bad, "line_no"], items.loc[bad, "price"])])
+    return items.assign(price=items["price"].astype("string").mask(bad)), notes
 
 
 def _clean_events(events: pd.DataFrame, known_items: set[str], max_chars: int,
-                  min_ts: pd.Timestamp, max_ts: pd.Timestamp) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+                  window: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None], unit: str
+                  ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """``window``: (earliest, latest plausible timestamp, end of the run's ds or None)."""
+    min_ts, max_ts, end_of_ds = window
     rejects: list[pd.DataFrame] = []
     events = events.copy()
     events["user_id"] = _strip(events["user_id"])
@@ -228,10 +287,12 @@ def _clean_events(events: pd.DataFrame, known_items: set[str], max_chars: int,
                     EVENT_FIELDS, rejects)
     events = _split(events, _oversize(events, EVENT_FIELDS, max_chars), "oversize_field",
                     EVENT_FIELDS, rejects)
-    ts, unparseable, out_of_range = parse_timestamps(events["timestamp"], min_ts, max_ts)
+    ts, unparseable, out_of_range = parse_timestamps(events["timestamp"], min_ts, max_ts, unit)
     events = events.assign(ts=ts)
     events = _split(events, unparseable, "unparseable_timestamp", EVENT_FIELDS, rejects)
     events = _split(events, out_of_range.reindex(events.index), "timestamp_out_of_range", EVENT_FIELDS, rejects)
+    if end_of_ds is not None:
+        events = _split(events, events["ts"] >= end_of_ds, "after_ds", EVENT_FIELDS, rejects)
     events = _split(events, ~events["item_id"].isin(known_items), "unknown_item", EVENT_FIELDS, rejects)
     events = _split(events, events.duplicated(["user_id", "item_id", "ts"]), "duplicate_event",
                     EVENT_FIELDS, rejects)

@@ -1,24 +1,45 @@
-"""Reading the generic tabular source (TSV / CSV / Parquet) into string columns.
+"""Reading the generic tabular source (TSV / CSV, optionally gzipped, or Parquet) into strings.
 
-Every record comes back either as a row (all values as strings, plus ``line_no`` that keeps
-the source order) or as a rejected row with a reason: a short row or an undecodable byte
-must land in quarantine, not crash the stage or vanish.
+Every physical line of a delimited file is one record, and comes back either as a row (all
+values as strings, plus ``line_no`` that keeps the source order) or as a rejected row with a
+reason. One record per line is what lets a defect stay local: an unbalanced quote is that
+line's ``unbalanced_quote``, not a field that swallows the records after it, and a huge field
+is that line's ``oversize_field`` (decided later by the ingest rules), not a csv field-limit
+error that stops the file. Lines that are not UTF-8 are decoded with the fallback encoding
+(a legacy export, typically cp1252) and noted; lines that decode under neither are
+``non_utf8``. A file that cannot be read at all (corrupt gzip or Parquet, duplicate or
+missing header names) is one DataError naming the file.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import gzip
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from liger_core.errors import DataError
 
 REJECT_COLUMNS = ["line_no", "reason", "raw"]
+NOTE_COLUMNS = ["line_no", "field", "reason", "raw"]
 RAW_LIMIT = 1_000
 _DELIMITERS = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ","}
+# Field size is the ingest rules' business (``oversize_field``), not the csv module's.
+csv.field_size_limit(2**31 - 1)
+
+
+@dataclass
+class TableRead:
+    """What one file held: records kept, records rejected, and per-field notes on kept ones."""
+
+    records: pd.DataFrame
+    rejects: pd.DataFrame  # line_no, reason, raw
+    notes: pd.DataFrame  # line_no, field, reason, raw
 
 
 def rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
@@ -26,76 +47,138 @@ def rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
     return frame.astype({"line_no": "int64", "reason": "string", "raw": "string"})
 
 
-def read_records(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a table file; returns (records, rejects). Missing required columns is an error."""
+def notes_frame(rows: list[tuple[int, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=NOTE_COLUMNS)
+    return frame.astype({"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
+
+
+def read_records(path: Path, required: tuple[str, ...], fallback_encoding: str | None = None) -> TableRead:
+    """Read a table file. Missing required columns, duplicate header names and unreadable
+    files are DataErrors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
-    if path.suffix == ".parquet":
-        records, rejects = _read_parquet(path), rejects_frame([])
-    elif path.suffix in _DELIMITERS:
-        records, rejects = _read_delimited(path, _DELIMITERS[path.suffix])
+    suffix = path.suffixes[-2] if path.suffix == ".gz" and len(path.suffixes) > 1 else path.suffix
+    if suffix == ".parquet":
+        result = TableRead(_read_parquet(path), rejects_frame([]), notes_frame([]))
+    elif suffix in _DELIMITERS:
+        result = _read_delimited(path, _DELIMITERS[suffix], fallback_encoding)
     else:
-        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .tsv, .csv or .parquet)")
-    missing = [c for c in required if c not in records.columns]
+        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .tsv, .csv, .tsv.gz, .csv.gz or .parquet)")
+    columns = [c for c in result.records.columns if c != "line_no"]
+    missing = [c for c in required if c not in columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(records.columns)}")
-    return records, rejects
+        raise DataError(f"{path}: missing column(s) {missing}; found {columns}")
+    return result
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    _check_header(path, table.column_names)
     frame = table.to_pandas().astype("string")
     frame.insert(0, "line_no", pd.RangeIndex(1, len(frame) + 1, dtype="int64"))
     return frame
 
 
-def _read_delimited(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    data = path.read_bytes()
+def _file_bytes(path: Path) -> bytes:
+    if path.suffix != ".gz":
+        return path.read_bytes()
     try:
-        text, clean = data.decode("utf-8"), True
-    except UnicodeDecodeError:
-        # Keep undecodable bytes as surrogates so the affected records can be quarantined.
-        text, clean = data.decode("utf-8", errors="surrogateescape"), False
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if not header:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    if not header or not any(header):
         raise DataError(f"{path}: empty file (a header row is required)")
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    width = len(header)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: duplicate column name(s) {repeated} in the header")
+    if "line_no" in header:
+        raise DataError(f"{path}: column name 'line_no' is reserved")
+
+
+def _read_delimited(path: Path, delimiter: str, fallback: str | None) -> TableRead:
+    lines = _file_bytes(path).split(b"\n")
+    header_line = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_line is None:
+        raise DataError(f"{path}: empty file (a header row is required)")
+    header_text, _ = _decode(lines[header_line], fallback)
+    if header_text is None:
+        raise DataError(f"{path}: the header row is neither UTF-8 nor {fallback}")
+    header = [h.strip() for h in _fields(header_text.lstrip("\ufeff"), delimiter)]
+    _check_header(path, header)
     rows: list[list[str]] = []
     line_nos: list[int] = []
     rejects: list[tuple[int, str, str]] = []
-    try:
-        for record in reader:
-            line_no = reader.line_num
-            if not record:
-                continue
-            if len(record) != width:
-                rejects.append((line_no, "malformed_line", _raw(record, delimiter)))
-            elif not clean and not _is_utf8(record):
-                rejects.append((line_no, "non_utf8", _raw(record, delimiter)))
-            else:
-                rows.append(record)
-                line_nos.append(line_no)
-    except csv.Error as exc:
-        raise DataError(f"{path}: unreadable near line {reader.line_num}: {exc}") from None
+    notes: list[tuple[int, str, str, str]] = []
+    for line_no, line in enumerate(lines[header_line + 1:], start=header_line + 2):
+        if not line.strip():
+            continue
+        text, note = _decode(line, fallback)
+        if text is None:
+            rejects.append((line_no, "non_utf8", _escaped(line)))
+            continue
+        reason, record = _parse(text, delimiter, len(header))
+        if reason:
+            rejects.append((line_no, reason, text[:RAW_LIMIT]))
+            continue
+        if note:
+            notes.append((line_no, "*", note, text[:RAW_LIMIT]))
+        rows.append(record)
+        line_nos.append(line_no)
     frame = pd.DataFrame(rows, columns=header, dtype="string")
     frame.insert(0, "line_no", pd.Series(line_nos, dtype="int64"))
-    return frame, rejects_frame(rejects)
+    return TableRead(frame, rejects_frame(rejects), notes_frame(notes))
 
 
-def _is_utf8(record: list[str]) -> bool:
+def _decode(line: bytes, fallback: str | None) -> tuple[str | None, str | None]:
+    """(text, note): UTF-8 when it is; else the fallback encoding, noted; else (None, None)."""
+    line = line.removesuffix(b"\r")
     try:
-        for field in record:
-            field.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        return line.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    if fallback:
+        try:
+            return line.decode(fallback), f"decoded_{fallback}"
+        except UnicodeDecodeError:
+            pass
+    return None, None
 
 
-def _raw(record: list[str], delimiter: str) -> str:
-    # Undecodable bytes (kept as surrogates) are shown as \xNN escapes.
-    joined = delimiter.join(record).encode("utf-8", errors="surrogateescape").decode(
-        "utf-8", errors="backslashreplace")
-    return joined[:RAW_LIMIT]
+def _fields(text: str, delimiter: str) -> list[str]:
+    return next(csv.reader([text], delimiter=delimiter), [])
+
+
+def _parse(text: str, delimiter: str, width: int) -> tuple[str | None, list[str]]:
+    """(reject reason or None, fields) of one line under the usual csv quoting rules."""
+    if "\x00" in text:  # binary garbage; the csv module would pass it through into a field
+        return "malformed_line", []
+    try:
+        record = _fields(text, delimiter)
+    except csv.Error:  # e.g. a bare carriage return inside an unquoted field
+        return "malformed_line", []
+    if '"' in text and _unterminated_quote(text, delimiter):
+        return "unbalanced_quote", record
+    if len(record) != width:
+        return "malformed_line", record
+    return None, record
+
+
+def _unterminated_quote(text: str, delimiter: str) -> bool:
+    """An opened quote that never closes: read as a whole file, it would swallow the next lines."""
+    try:
+        next(csv.reader([text], delimiter=delimiter, strict=True), None)
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _escaped(line: bytes) -> str:
+    """Undecodable bytes shown as \\xNN escapes."""
+    return line.removesuffix(b"\r").decode("utf-8", errors="backslashreplace")[:RAW_LIMIT]

@@ -14,14 +14,16 @@ NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 
 def settings_for(folder: Path, *extra: str):
+    """Tiny defect fixtures are mostly defects: the quarantine-rate ceiling is off unless set."""
     return load_settings("cpu", [
         f"source.path={folder}", "source.format=tabular", "source.events_file=events.tsv",
-        "source.items_file=items.tsv", "source.item_columns={}", *extra], environ={})
+        "source.items_file=items.tsv", "source.item_columns={}", "source.max_quarantine_rate=1", *extra],
+        environ={})
 
 
-def run_ingest(folder: Path, *extra: str):
+def run_ingest(folder: Path, *extra: str, ds: str | None = None):
     settings = settings_for(folder, *extra)
-    return ingest(load_source(settings.source, settings.paths), settings.source, now=NOW)
+    return ingest(load_source(settings.source, settings.paths), settings.source, ds, now=NOW)
 
 
 def reasons(result, table: str) -> dict[int, str]:
@@ -89,13 +91,117 @@ def test_every_event_reason(tmp_path):
     assert raw[7] == "u1\tZZ\t1300000000"
 
 
-def test_non_utf8_lines_are_quarantined(tmp_path):
+def test_legacy_encoded_lines_are_decoded_and_noted_undecodable_ones_quarantined(tmp_path):
     write_tsv(tmp_path / "items.tsv", ITEMS)
-    data = "user_id\titem_id\ttimestamp\nu1\tA1\t1300000000\n".encode() + b"u\xff\xfe\tA2\t1300000000\n"
+    data = ("user_id\titem_id\ttimestamp\nu1\tA1\t1300000000\n".encode()
+            + "caf\u00e9\tA2\t1300000000\n".encode("cp1252")    # line 3: cp1252 e-acute
+            + b"u\x81\tA3\t1300000000\n")                        # line 4: 0x81 is not cp1252 either
     (tmp_path / "events.tsv").write_bytes(data)
     result = run_ingest(tmp_path)
-    assert reasons(result, "interactions") == {3: "non_utf8"}
-    assert "\\xff" in result.quarantine["interactions"]["raw"].iloc[0]
+    assert reasons(result, "interactions") == {4: "non_utf8"}
+    assert "\\x81" in result.quarantine["interactions"]["raw"].iloc[0]
+    assert result.events["user_id"].tolist() == ["u1", "caf\u00e9"]
+    notes = result.notes["interactions"]
+    assert notes[["line_no", "reason"]].values.tolist() == [[3, "decoded_cp1252"]]
+    strict = run_ingest(tmp_path, "source.fallback_encoding=null")
+    assert reasons(strict, "interactions") == {3: "non_utf8", 4: "non_utf8"}
+
+
+def test_oversize_field_beyond_the_csv_limit_is_one_quarantined_row(tmp_path):
+    write_tsv(tmp_path / "items.tsv", ITEMS[:2] + [("A9", "x" * 200_000, "", "", "")] + ITEMS[2:])
+    write_tsv(tmp_path / "events.tsv", EVENTS)
+    result = run_ingest(tmp_path)
+    assert reasons(result, "items") == {3: "oversize_field"}
+    assert len(result.items) == 5 and len(result.quarantine["items"]["raw"].iloc[0]) <= 1000
+
+
+def test_unbalanced_quote_rejects_its_line_and_loses_no_following_record(tmp_path):
+    rows = ITEMS[:2] + [("A9", '"Broken quote title', "", "", "")] + ITEMS[2:]
+    write_tsv(tmp_path / "items.tsv", rows)
+    write_tsv(tmp_path / "events.tsv", EVENTS)
+    result = run_ingest(tmp_path)
+    assert reasons(result, "items") == {3: "unbalanced_quote"}
+    assert result.items["item_id"].tolist() == ["A1", "A2", "A3", "A4", "A5"]
+    assert result.read["items"] == 6
+
+
+def test_invalid_prices_are_nulled_noted_and_never_rendered(tmp_path):
+    rows = [ITEMS[0], ("A1", "Gel", "", "", "-5.0"), ("A2", "Soap", "", "", "NaN"),
+            ("A3", "Wax", "", "", "cheap"), ("A4", "Oil", "", "", "$3.50"), ("A5", "Foam", "", "", "inf")]
+    write_tsv(tmp_path / "items.tsv", rows)
+    write_tsv(tmp_path / "events.tsv", EVENTS)
+    result = run_ingest(tmp_path)
+    items = result.items.set_index("item_id")
+    assert items.loc["A1", "text"] == "This item is called 'Gel'." and pd.isna(items.loc["A1", "price"])
+    assert items.loc["A4", "text"] == "This item is called 'Oil'. It is priced at $3.50."
+    assert not items["text"].str.contains("priced at (?:-|NaN|cheap|inf)").any()
+    notes = result.notes["items"]
+    assert notes[["line_no", "field", "reason", "raw"]].values.tolist() == [
+        [2, "price", "invalid_price", "-5.0"], [3, "price", "invalid_price", "NaN"],
+        [4, "price", "invalid_price", "cheap"], [6, "price", "invalid_price", "inf"]]
+    assert result.quarantine_counts() == {}
+
+
+def test_duplicate_header_names_are_one_clear_error(tmp_path):
+    write_tsv(tmp_path / "items.tsv", [("item_id", "title", "title"), ("A1", "x", "y")])
+    write_tsv(tmp_path / "events.tsv", EVENTS)
+    with pytest.raises(DataError, match=r"items.tsv: duplicate column name\(s\) \['title'\]"):
+        run_ingest(tmp_path)
+
+
+def test_epoch_milliseconds_are_read_as_milliseconds(tmp_path):
+    write_tsv(tmp_path / "items.tsv", ITEMS)
+    write_tsv(tmp_path / "events.tsv", [EVENTS[0]] + [(u, i, t + "000") for u, i, t in EVENTS[1:]])
+    result = run_ingest(tmp_path)
+    assert result.timestamp_unit == "ms" and result.quarantine_counts() == {}
+    assert result.events["ts"].iloc[0] == pd.Timestamp(1300000000, unit="s", tz="UTC")
+    forced = run_ingest(tmp_path, "source.timestamp_unit=s")
+    assert forced.quarantine_counts() == {"interactions.timestamp_out_of_range": 9}
+
+
+@pytest.mark.parametrize("name, payload, message", [
+    ("events.parquet", b"PAR1 this is not parquet", "events.parquet: not a readable Parquet file"),
+    ("events.tsv.gz", b"\x1f\x8b\x08\x00 truncated", "events.tsv.gz: not a readable gzip file"),
+])
+def test_corrupt_files_are_one_clear_error_naming_the_file(tmp_path, name, payload, message):
+    write_tsv(tmp_path / "items.tsv", ITEMS)
+    (tmp_path / name).write_bytes(payload)
+    with pytest.raises(DataError, match=message):
+        run_ingest(tmp_path, f"source.events_file={name}")
+
+
+def test_gzipped_tsv_reads_like_the_plain_file(tmp_path):
+    import gzip
+    write_tsv(tmp_path / "items.tsv", ITEMS)
+    plain = write_tsv(tmp_path / "events.tsv", EVENTS)
+    (tmp_path / "events.tsv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    assert run_ingest(tmp_path, "source.events_file=events.tsv.gz").events.equals(run_ingest(tmp_path).events)
+
+
+def test_quarantine_rate_ceiling_fails_before_any_result(tmp_path):
+    write_tsv(tmp_path / "items.tsv", ITEMS)
+    write_tsv(tmp_path / "events.tsv", [EVENTS[0]] + [(u, i, "garbage") for u, i, _ in EVENTS[1:8]] + EVENTS[8:])
+    with pytest.raises(DataError, match=r"interactions: 7 of 9 rows \(77.8%\) are defective "
+                                        r"\(unparseable_timestamp 7\), above source.max_quarantine_rate=0.5"):
+        run_ingest(tmp_path, "source.max_quarantine_rate=0.5")
+    assert len(run_ingest(tmp_path, "source.max_quarantine_rate=0.8").events) == 2
+
+
+def test_events_after_the_ds_are_left_for_a_later_run_and_not_counted_as_defects(tiny_source):
+    # EVENTS span 2011-03-13 .. 2011-10-30; a backfill for 2011-03-14 sees only its past.
+    result = run_ingest(tiny_source, "source.max_quarantine_rate=0", ds="2011-03-14")
+    assert result.events["line_no"].tolist() == [2, 3, 4, 5]
+    assert result.quarantine_counts() == {"interactions.after_ds": 5}
+    assert (result.events["ts"] < pd.Timestamp("2011-03-15", tz="UTC")).all()
+
+
+def test_auto_format_says_when_it_switches_to_the_download(tmp_path, caplog):
+    from liger_core.ingest import source_format
+    settings = load_settings("cpu", [f"source.path={tmp_path / 'not-mounted'}"], environ={})
+    with caplog.at_level("WARNING", logger="liger.ingest"):
+        assert source_format(settings.source, settings.paths) == "mcauley"
+    assert "not-mounted/interactions.tsv does not exist, so the McAuley Beauty files are used" in caplog.text
+    assert "set source.format=tabular to fail instead" in caplog.text
 
 
 def test_kcore_filter_quarantines_sparse_users_and_items(tiny_source):
