@@ -10,6 +10,7 @@ import time
 from pyspark.sql import SparkSession
 
 from jobs.common import stage_main
+from jobs.registries import ever_assigned_items
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
@@ -29,10 +30,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         raw = load_source(settings.source, settings.paths)
         result = ingest(raw, settings.source, ds)
 
-        # The newest registry, even when backfilling an older ds: an index is never reused.
-        registries = warehouse.partitions("item_index")
-        previous = warehouse.read("item_index", registries[-1]).toPandas() if registries else None
-        registry = extend_registry(previous, result.items["item_id"], ds)
+        # Every index ever given, also those written after ds and of retired items: never reused.
+        registry = extend_registry(ever_assigned_items(warehouse), result.items["item_id"], ds)
         items = result.items.drop(columns="line_no").merge(registry, on="item_id", how="left")
         events = result.events.merge(registry[["item_id", "item_idx"]], on="item_id", how="left")
         events = events[["user_id", "item_id", "item_idx", "ts", "event_seq"]]

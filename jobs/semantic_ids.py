@@ -4,9 +4,10 @@
 item a fresh ID under it. Each version's IDs are their own partition,
 ``semantic_ids/ds=<ds>/rqvae_version=<v>``, so a retrain's candidate never replaces the
 champion's IDs that nightly serves with. ``--mode assign`` (nightly): load the version named by
-``semantic_ids.rqvae_model`` (default alias ``champion``); items that already have an ID
-under that version keep it, new items are encoded on the executors (model broadcast) and
-get the next free collision code.
+``semantic_ids.rqvae_model`` (default alias ``champion``); items that ever had an ID under
+that version (in any ds partition, also a later one or after leaving the catalog) keep it,
+new items are encoded on the executors (model broadcast) and get the next free collision
+code, so no ID is handed to a second item.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pyspark.sql import SparkSession
 
 from jobs.common import stage_main
 from jobs.inputs import require
+from jobs.registries import ever_assigned_ids
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
@@ -69,7 +71,7 @@ def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -
         model, rqvae_cfg, version = load_rqvae(settings.semantic_ids.rqvae_model)
         # The model's own config, not tonight's: the ID space is the registered version's.
         settings = settings.model_copy(update={"rqvae": rqvae_cfg})
-        previous = _previous_ids(warehouse, ds, version)
+        previous = ever_assigned_ids(warehouse, version)
         stats = _assign(settings, ds, spark, warehouse, model, version, previous)
         stats.pop("codes")
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
@@ -80,14 +82,6 @@ def _upgrade_layout(warehouse: Warehouse) -> None:
     """Partitions from before semantic_ids was partitioned by version move into their folder."""
     for moved in warehouse.nest_unversioned("semantic_ids"):
         log.warning("semantic_ids/ds=%s moved into its rqvae_version folder (layout before versions)", moved)
-
-
-def _previous_ids(warehouse: Warehouse, ds: str, version: str) -> pd.DataFrame | None:
-    """The newest IDs of ``version`` at or before ds: known items keep them."""
-    for candidate in reversed([p for p in warehouse.partitions("semantic_ids") if p <= ds]):
-        if warehouse.exists("semantic_ids", candidate, version):
-            return warehouse.read("semantic_ids", candidate, version).toPandas()
-    return None
 
 
 def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehouse, model: RQVAE,
