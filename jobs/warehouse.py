@@ -1,8 +1,9 @@
 """Parquet tables under one warehouse root, written atomically per partition.
 
 A write goes to ``<root>/_staging/...``, is read back and validated there, and only then
-renamed into ``<root>/<table>/ds=<ds>``. A failed or killed task therefore never leaves a
-half-written partition visible, and rerunning a stage for the same ds replaces the
+swapped into ``<root>/<table>/ds=<ds>`` (``jobs.partition_commit``: atomic on local disks,
+two journaled renames on HDFS, not atomic on s3a). A failed or killed task therefore never
+leaves a half-written partition visible, and rerunning a stage for the same ds replaces the
 partition instead of adding rows to it. Paths go through Hadoop's FileSystem API, so the
 same code works for ``file:``, ``hdfs://`` and ``s3a://`` roots.
 
@@ -18,6 +19,8 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
+from jobs.partition_commit import HadoopOps, LocalOps, PartitionCommitter
+
 PARTITION_PREFIX = "ds="
 VERSIONED = {"semantic_ids": "rqvae_version"}  # table -> key of its partitions inside a ds
 
@@ -29,6 +32,8 @@ class Warehouse:
         jvm = spark.sparkContext._jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        ops = LocalOps() if self.root.startswith("file:") else HadoopOps(jvm, self._conf)
+        self.committer = PartitionCommitter(ops, self.root)
 
     def _fs(self, path: str):
         return self._Path(path).getFileSystem(self._conf)
@@ -122,24 +127,7 @@ class Warehouse:
             df.write.mode("overwrite").parquet(staging)
             if validate is not None:
                 validate(self.spark.read.parquet(staging))
-            self._swap_in(fs, staging, target, f"{self.root}/_trash/{table}-{token}")
+            self.committer.commit(staging, target)
         finally:
             fs.delete(self._Path(staging), True)
         return target
-
-    def _swap_in(self, fs, staging: str, target: str, trash: str) -> None:
-        target_path = self._Path(target)
-        fs.mkdirs(target_path.getParent())
-        had_old = fs.exists(target_path)
-        if had_old:
-            fs.mkdirs(self._Path(trash).getParent())
-            if not fs.rename(target_path, self._Path(trash)):
-                raise OSError(f"could not move old partition {target} aside")
-        if fs.exists(target_path):  # another writer committed meanwhile: rename would nest into it
-            raise OSError(f"{target} was committed concurrently by another writer; retry the task")
-        if not fs.rename(self._Path(staging), target_path):
-            if had_old:  # put the old partition back rather than leave none
-                fs.rename(self._Path(trash), target_path)
-            raise OSError(f"could not commit {staging} to {target}")
-        if had_old:
-            fs.delete(self._Path(trash), True)

@@ -92,3 +92,24 @@ def test_versioned_partitions_and_the_upgrade_of_an_older_layout(spark, tmp_path
     assert sorted(r.item_idx for r in warehouse.read("semantic_ids", "2025-12-31", "1").collect()) == [7, 8]
     assert not [p for p in old.iterdir() if p.is_file()]
     assert warehouse.nest_unversioned("semantic_ids") == []  # idempotent
+
+
+def test_hadoop_filesystems_commit_through_the_journal_and_lock(spark, tmp_path):
+    """The path HDFS takes (no atomic exchange): exclusive create, journal, two renames."""
+    from jobs.partition_commit import HadoopOps, PartitionCommitter
+
+    ops = HadoopOps(spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration())
+    root = f"file:{tmp_path}"
+    ops.mkdirs(f"{root}/_locks")
+    assert ops.create_exclusive(f"{root}/_locks/x.json", '{"pid": 1}')
+    assert not ops.create_exclusive(f"{root}/_locks/x.json", "{}")  # the lock is taken
+    assert ops.read_text(f"{root}/_locks/x.json") == '{"pid": 1}'
+    ops.delete(f"{root}/_locks/x.json")
+
+    committer = PartitionCommitter(ops, root)
+    for value in ("old", "new"):
+        staging = f"{root}/_staging/t/ds=1-{value}"
+        spark.createDataFrame([(value,)], "v string").write.parquet(staging)
+        committer.commit(staging, f"{root}/t/ds=1")
+    assert [r.v for r in spark.read.parquet(f"{root}/t/ds=1").collect()] == ["new"]
+    assert ops.list_names(f"{root}/_locks") == [] and ops.list_names(f"{root}/_trash") == []
