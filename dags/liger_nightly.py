@@ -3,9 +3,11 @@
 champion_ready -> ingest -> embed_items -> semantic_ids (--mode assign) -> build_sequences
 -> recommend -> publish
 
-Daily. Params (``airflow dags trigger liger_nightly -c '{"k": 50}'``): ``profile``, ``k``,
-``rqvae_model`` and ``recommender_model`` (registry version number or alias, default
-``champion``), passed to the jobs as ``--set`` overrides.
+Daily. Params (``airflow dags trigger liger_nightly -c '{"k": 50}'``): ``profile``, ``k`` and
+``recommender_model`` (registry version number or alias, default ``champion``). The RQ-VAE
+version follows from the recommender version (the one it was trained on): ``champion_ready``
+resolves both in one registry read and every later task uses that pair, so a promotion that
+lands mid-run cannot make ID assignment and serving disagree.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from liger_common import (
     spark_stage,
 )
 
+
+def serving(model: str) -> str:
+    """The template of the ``model`` version champion_ready resolved for this run."""
+    return f"{{{{ ti.xcom_pull(task_ids='champion_ready')['{model}'] }}}}"
+
 DOC = """
 ### LIGER nightly
 
@@ -32,7 +39,7 @@ For the run's logical date `ds`:
 
 | task | job | writes |
 |---|---|---|
-| champion_ready | (in-process) | nothing: without champion models the run ends here, skipped, with the reason |
+| champion_ready | (in-process) | the (recommender, RQ-VAE) versions of this run (XCom); without champions the run ends here, skipped, with the reason |
 | ingest | `jobs/ingest.py` | `items`, `interactions` (+ quarantine) |
 | embed_items | `jobs/embed_items.py` | `item_embeddings` (only new/changed text) |
 | semantic_ids | `jobs/semantic_ids.py --mode assign` | `semantic_ids` (known items keep theirs) |
@@ -42,28 +49,27 @@ For the run's logical date `ds`:
 
 Time-scheduled on purpose: it loads the registry alias `champion` (updated by `liger_retrain`'s
 `evaluate`, which produces the asset `liger://models/recommender`), so it never waits on a
-retrain. Pin a version with the `rqvae_model` / `recommender_model` params to roll back.
+retrain. Pin a version with the `recommender_model` param to roll back; its RQ-VAE comes with it.
 """
 
 log = logging.getLogger("liger.airflow")
 
 
 @task.short_circuit(task_id="champion_ready", retries=0)
-def champion_ready(*, params: dict, ds: str | None = None) -> bool:
-    """Before any stage: a first run before any promotion has nothing to serve, which is one
-    clear message and a skipped run, not a failure retried after ingest and embed."""
-    from jobs.preflight import missing_champions
+def champion_ready(*, params: dict, ds: str | None = None) -> dict[str, str] | None:
+    """Before any stage: the versions this run serves with, from one registry read. A first
+    run before any promotion has nothing to serve, which is one clear message and a skipped
+    run, not a failure retried after ingest and embed."""
+    from jobs.preflight import serving_models
 
-    reason = missing_champions(params["profile"])
+    versions, reason = serving_models(params["profile"], params["recommender_model"])
     if reason:
         log.warning("liger_nightly for ds=%s has nothing to serve: %s", ds, reason)
-    return reason is None
+    return versions
 
 
 PARAMS = common_params(
     k=Param(20, type="integer", minimum=1, description="recommendations per user"),
-    rqvae_model=Param("champion", type="string", minLength=1,
-                      description="rqvae registry version or alias used to assign semantic IDs"),
     recommender_model=Param("champion", type="string", minLength=1,
                             description="recommender registry version or alias used to recommend"),
 )
@@ -81,10 +87,10 @@ with liger_dag(
         spark_stage("ingest", "ingest", timeout=timedelta(minutes=30)),
         spark_stage("embed_items", "embed_items", timeout=timedelta(hours=1)),
         spark_stage("semantic_ids", "semantic_ids", timeout=timedelta(hours=1),
-                    args=["--mode", "assign", *override(RQVAE_MODEL_KEY, "{{ params.rqvae_model }}")]),
+                    args=["--mode", "assign", *override(RQVAE_MODEL_KEY, serving("rqvae"))]),
         spark_stage("build_sequences", "build_sequences", timeout=timedelta(hours=1)),
         spark_stage("recommend", "recommend", timeout=timedelta(hours=3),
                     args=[*override(RECOMMEND_K_KEY, "{{ params.k }}"),
-                          *override(RECOMMENDER_MODEL_KEY, "{{ params.recommender_model }}")]),
+                          *override(RECOMMENDER_MODEL_KEY, serving("recommender"))]),
         spark_stage("publish", "publish", timeout=timedelta(minutes=30), writes_warehouse=False),
     )

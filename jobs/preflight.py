@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from liger_core import tracking
 from liger_core.config import Settings, load_settings
-from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, has_alias
+from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, has_alias, serving_versions
 
 
-def missing_champions(profile: str) -> str | None:
-    """Why nightly cannot serve tonight (no champion RQ-VAE or recommender), or None."""
+def serving_models(profile: str, recommender_ref: str) -> tuple[dict[str, str] | None, str | None]:
+    """({"recommender": v, "rqvae": v} nightly serves with, None), or (None, why it cannot):
+    no champion yet. A pinned version that does not exist is a ConfigError."""
     settings = load_settings(profile)
     tracking.configure(settings)
-    missing = [name for name in (RQVAE_MODEL, RECOMMENDER_MODEL) if not has_alias(name, CHAMPION)]
-    if not missing:
-        return None
-    return (f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
-            f"({settings.tracking_uri}): run liger_retrain until a version passes the promotion gate")
+    if recommender_ref == CHAMPION:
+        missing = [name for name in (RQVAE_MODEL, RECOMMENDER_MODEL) if not has_alias(name, CHAMPION)]
+        if missing:
+            return None, (f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
+                          f"({settings.tracking_uri_shown}): run liger_retrain until a version passes the promotion gate")
+    recommender, rqvae = serving_versions(recommender_ref)
+    return {"recommender": recommender, "rqvae": rqvae}, None
 
 
 def promoted_version(profile: str, dag_id: str, run_id: str) -> str | None:

@@ -4,6 +4,15 @@ Every version is self-contained (weights, config, and for the recommender the ca
 snapshot) and is a pyfunc model, so ``mlflow.pyfunc.load_model("models:/rqvae@champion")``
 maps embeddings to codes, and ``models:/recommender@champion`` maps histories to top-K
 items, anywhere MLflow runs.
+
+The pipeline itself never loads a version that way: pyfunc loading unpickles the python
+model and imports the code shipped with it, so whoever can register a version could run
+code inside the jobs. ``load_recommender`` / ``load_rqvae`` download the version's files and
+read only tensors (``torch.load(weights_only=True)``), arrays (no pickle) and JSON.
+
+A recommender version carries the RQ-VAE version it was trained on as the tag
+``rqvae_version``; ``serving_versions`` reads both from the one recommender version, and
+``promote`` moves both ``champion`` aliases or neither.
 """
 
 from __future__ import annotations
@@ -13,11 +22,12 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from liger_core.config import RQVAEConfig
-from liger_core.errors import ConfigError
+from liger_core.errors import ConfigError, DataError
 from liger_core.recommender import Recommender
 from liger_core.rqvae import RQVAE
 from liger_core.rqvae_io import encode_embeddings, load_rqvae_file, save_rqvae
@@ -29,6 +39,7 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "pandas", "numpy", "pydantic>=2.7,<3", "pyy
 LIBRARY = str(Path(__file__).resolve().parent)  # shipped with each model (code_paths)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+RQVAE_VERSION_TAG = "rqvae_version"
 
 
 class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
@@ -81,22 +92,32 @@ def register_recommender(recommender: Recommender) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = recommender.save(Path(tmp) / "bundle")
         version = _register(RECOMMENDER_MODEL, RecommenderPyfunc(), {"bundle": str(folder)})
-    MlflowClient().set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
+    client = MlflowClient()
+    client.set_model_version_tag(RECOMMENDER_MODEL, version, RQVAE_VERSION_TAG, str(recommender.meta["rqvae_version"]))
+    client.set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
     return version
 
 
+def _artifact(name: str, version: str, key: str, into: Path) -> Path:
+    """Download a registered version's files and return its artifact ``key``; nothing is
+    unpickled or imported."""
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(into)))
+    spec = yaml.safe_load((folder / "MLmodel").read_text()) or {}
+    path = spec.get("flavors", {}).get("python_function", {}).get("artifacts", {}).get(key, {}).get("path")
+    if path is None or not (folder / path).exists():
+        raise DataError(f"model '{name}' v{version} has no '{key}' artifact: it was not registered by this pipeline")
+    return folder / path
+
+
 def load_recommender(ref: str) -> tuple[Recommender, str]:
+    """The recommender bundle of ``ref`` (version or alias), loaded without running its code."""
     version = resolve_version(RECOMMENDER_MODEL, ref)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL}/{version}")
-    return pyfunc.unwrap_python_model().recommender, version
+    with tempfile.TemporaryDirectory() as tmp:
+        return Recommender.load(_artifact(RECOMMENDER_MODEL, version, "bundle", Path(tmp))), version
 
 
 def has_alias(name: str, alias: str) -> bool:
-    try:
-        MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return False
-    return True
+    return _alias_version(name, alias) is not None
 
 
 def resolve_version(name: str, ref: str) -> str:
@@ -112,10 +133,28 @@ def resolve_version(name: str, ref: str) -> str:
 
 
 def load_rqvae(ref: str) -> tuple[RQVAE, RQVAEConfig, str]:
+    """The RQ-VAE of ``ref`` (version or alias), loaded without running its code."""
     version = resolve_version(RQVAE_MODEL, ref)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{RQVAE_MODEL}/{version}")
-    wrapper = pyfunc.unwrap_python_model()
-    return wrapper.rqvae, wrapper.config, version
+    with tempfile.TemporaryDirectory() as tmp:
+        rqvae, config = load_rqvae_file(_artifact(RQVAE_MODEL, version, "rqvae", Path(tmp)))
+    return rqvae, config, version
+
+
+def serving_versions(recommender_ref: str) -> tuple[str, str]:
+    """(recommender version, the RQ-VAE version it was trained on) from one registry read,
+    so ID assignment and serving use the same pair even if a promotion lands between them."""
+    client = MlflowClient()
+    try:
+        found = (client.get_model_version(RECOMMENDER_MODEL, recommender_ref) if recommender_ref.isdigit()
+                 else client.get_model_version_by_alias(RECOMMENDER_MODEL, recommender_ref))
+    except MlflowException:
+        raise ConfigError(f"model '{RECOMMENDER_MODEL}' has no version or alias '{recommender_ref}' in the "
+                          "MLflow registry; run liger_retrain until a version passes the promotion gate") from None
+    rqvae_version = found.tags.get(RQVAE_VERSION_TAG)
+    if not rqvae_version:
+        raise DataError(f"recommender v{found.version} has no '{RQVAE_VERSION_TAG}' tag; register it again "
+                        "with this pipeline (train stage)")
+    return str(found.version), rqvae_version
 
 
 def tag_metric(name: str, version: str, metric: str, value: float) -> None:
@@ -134,8 +173,24 @@ def champion_metric(name: str, metric: str) -> float | None:
 
 
 def promote(recommender_version: str, rqvae_version: str) -> None:
-    """Make the recommender and the RQ-VAE whose IDs it was trained on champions together,
-    so nightly ID assignment and serving always agree on the ID space."""
+    """Make the recommender and the RQ-VAE whose IDs it was trained on champions together:
+    the RQ-VAE alias moves first, the recommender's (what nightly reads) last, and if the
+    second move fails the first is undone, so the pair moves together or not at all."""
     client = MlflowClient()
-    client.set_registered_model_alias(RECOMMENDER_MODEL, CHAMPION, recommender_version)
+    previous_rqvae = _alias_version(RQVAE_MODEL, CHAMPION)
     client.set_registered_model_alias(RQVAE_MODEL, CHAMPION, rqvae_version)
+    try:
+        client.set_registered_model_alias(RECOMMENDER_MODEL, CHAMPION, recommender_version)
+    except Exception:
+        if previous_rqvae is None:
+            client.delete_registered_model_alias(RQVAE_MODEL, CHAMPION)
+        else:
+            client.set_registered_model_alias(RQVAE_MODEL, CHAMPION, previous_rqvae)
+        raise
+
+
+def _alias_version(name: str, alias: str) -> str | None:
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None

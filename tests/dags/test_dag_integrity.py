@@ -168,7 +168,8 @@ def test_templates_render(dagbag):
     for dag in dagbag.dags.values():
         params = {name: dag.params[name] for name in dag.params}
         for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
-            context = {"ds": "2026-11-23", "params": params, "dag": dag, "task": task, "dag_run": run}
+            context = {"ds": "2026-11-23", "params": params, "dag": dag, "task": task, "dag_run": run,
+                       "ti": ResolvedPair}
             args = task.render_template(task.application_args, context)
             assert args[:4] == ["--ds", "2026-11-23", "--profile", "cpu"]
             assert not any("{{" in a for a in args), args
@@ -197,12 +198,13 @@ def test_params_and_overrides(dagbag, common):
     assert retrain.params["profile"] == "cpu"
     assert nightly.params["profile"] == "cpu"
     assert nightly.params["k"] == 20
-    assert nightly.params["rqvae_model"] == "champion"
     assert nightly.params["recommender_model"] == "champion"
-    assert _overrides(nightly.get_task("semantic_ids")) == {common.RQVAE_MODEL_KEY: "{{ params.rqvae_model }}"}
+    assert "rqvae_model" not in nightly.params  # follows from the recommender version
+    resolved = "{{ ti.xcom_pull(task_ids='champion_ready')['%s'] }}"
+    assert _overrides(nightly.get_task("semantic_ids")) == {common.RQVAE_MODEL_KEY: resolved % "rqvae"}
     assert _overrides(nightly.get_task("recommend")) == {
         common.RECOMMEND_K_KEY: "{{ params.k }}",
-        common.RECOMMENDER_MODEL_KEY: "{{ params.recommender_model }}",
+        common.RECOMMENDER_MODEL_KEY: resolved % "recommender",
     }
 
 
@@ -214,11 +216,22 @@ def test_overrides_are_valid_config_keys(dagbag):
         params = {name: dag.params[name] for name in dag.params}
         template_env = dag.get_template_env()
         for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
-            overrides = [f"{key}={template_env.from_string(value).render(params=params)}"
+            overrides = [f"{key}={template_env.from_string(value).render(params=params, ti=ResolvedPair)}"
                          for key, value in _overrides(task).items()]
             settings = load_settings("cpu", overrides, environ={})
             if task.task_id == "recommend":
-                assert settings.recommend.k == 20 and settings.recommend.model == "champion"
+                assert settings.recommend.k == 20 and settings.recommend.model == "7"
+            if task.task_id == "semantic_ids" and dag.dag_id == "liger_nightly":
+                assert settings.semantic_ids.rqvae_model == "3"
+
+
+class ResolvedPair:
+    """What champion_ready pushes: the pair of versions the rest of the nightly run uses."""
+
+    @staticmethod
+    def xcom_pull(task_ids: str) -> dict[str, str]:
+        assert task_ids == "champion_ready"
+        return {"recommender": "7", "rqvae": "3"}
 
 
 def test_recommender_asset_is_announced_only_after_evaluate(dagbag, common):

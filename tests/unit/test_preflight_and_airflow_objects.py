@@ -11,7 +11,8 @@ from jobs import airflow_objects, preflight
 def test_nightly_without_champions_names_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("LIGER__PATHS__HOME", str(tmp_path))
     monkeypatch.setenv("LIGER__TRACKING__URI", f"sqlite:///{tmp_path}/m.db")
-    reason = preflight.missing_champions("cpu")
+    versions, reason = preflight.serving_models("cpu", "champion")
+    assert versions is None
     assert reason.startswith("no 'champion' version of rqvae or recommender in the MLflow registry")
     assert "run liger_retrain" in reason
     assert preflight.promoted_version("cpu", "liger_retrain", "manual__x") is None  # no evaluate run
