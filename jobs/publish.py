@@ -94,7 +94,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
     Spark is started only for a remote warehouse root (and reused when the caller has one).
     """
-    dsn = settings.publish.postgres_dsn
+    secret = settings.publish.postgres_dsn
+    dsn = secret.get_secret_value() if secret is not None else None
     root = local_root(settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "publish", ds):
         stats = (_publish_local(root, ds, dsn) if root is not None

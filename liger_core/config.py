@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from liger_core.errors import ConfigError
+from liger_core.secrets import SecretUriField, redact_uri
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "LIGER__"
@@ -61,9 +62,10 @@ class SparkConfig(_Section):
 
 
 class TrackingConfig(_Section):
-    """MLflow; ``uri`` None means a SQLite store under the state folder."""
+    """MLflow; ``uri`` None means a SQLite store under the state folder. A secret: a server
+    URI can carry credentials, and it prints redacted."""
 
-    uri: str | None = None
+    uri: SecretUriField | None = None
     experiment: str = "liger"
 
 
@@ -222,7 +224,7 @@ class RecommendConfig(_Section):
 
 
 class PublishConfig(_Section):
-    postgres_dsn: str | None = None  # export recommendations/ds=… to PostgreSQL when set
+    postgres_dsn: SecretUriField | None = None  # export recommendations/ds=… to PostgreSQL when set; prints redacted
 
 
 class Settings(_Section):
@@ -242,11 +244,18 @@ class Settings(_Section):
 
     @property
     def tracking_uri(self) -> str:
-        return self.tracking.uri or f"sqlite:///{self.paths.state_dir}/mlflow.db"
+        """The real URI, for connecting; ``tracking_uri_shown`` is the one to print."""
+        if self.tracking.uri is not None:
+            return self.tracking.uri.get_secret_value()
+        return f"sqlite:///{self.paths.state_dir}/mlflow.db"
+
+    @property
+    def tracking_uri_shown(self) -> str:
+        return redact_uri(self.tracking_uri)
 
     def flat(self) -> dict[str, Any]:
-        """Dotted key -> value, for MLflow params."""
-        return _flatten(self.model_dump())
+        """Dotted key -> value, for MLflow params (secrets redacted)."""
+        return _flatten(self.model_dump(mode="json"))
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

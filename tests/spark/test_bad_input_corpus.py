@@ -85,7 +85,7 @@ def test_a_file_level_defect_is_one_error_naming_the_file(spark, corpus_settings
     overrides = [f"paths.home={settings.paths.home}", f"source.path={settings.source.path}",
                  "source.format=tabular", "source.events_file=events.tsv",
                  f"source.items_file=file_level/{items_file}", "source.item_columns={}",
-                 f"tracking.uri={settings.tracking.uri}"]
+                 f"tracking.uri={settings.tracking_uri}"]
     assert ingest.main(["--ds", DS, *sum((["--set", o] for o in overrides), [])]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and error[0].startswith(f"error: {settings.source.path}/file_level/{items_file}: ")

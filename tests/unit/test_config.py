@@ -65,3 +65,32 @@ def test_paths_resolve_against_home(tmp_path):
 def test_flat_params_for_mlflow():
     flat = load_settings(environ={}).flat()
     assert flat["rqvae.codebook_size"] == 256 and "spark.master" in flat
+
+
+SECRET_DSN = "postgresql://liger:pg-s3cret@db:5432/liger"
+SECRET_URI = "https://ml:tok-s3cret@mlflow.example.com/?token=abc123"
+
+
+def test_credentials_never_reach_params_or_the_config_print(capsys):
+    from jobs.cli import main
+
+    overrides = [f"publish.postgres_dsn={SECRET_DSN}", f"tracking.uri={SECRET_URI}"]
+    settings = load_settings("cpu", overrides, environ={})
+    assert settings.publish.postgres_dsn.get_secret_value() == SECRET_DSN  # usable where it connects
+    assert settings.tracking_uri == SECRET_URI
+    params = settings.flat()  # what every stage logs as MLflow params
+    assert params["publish.postgres_dsn"] == "postgresql://liger:***@db:5432/liger"
+    assert params["tracking.uri"] == "https://ml:***@mlflow.example.com/?token=***"
+    assert "s3cret" not in repr(settings) and "abc123" not in str(params)
+
+    assert main(["config", *sum((["--set", o] for o in overrides), [])]) == 0
+    printed = capsys.readouterr().out
+    assert "postgresql://liger:***@db:5432/liger" in printed and "s3cret" not in printed
+
+
+def test_keyword_dsns_and_plain_uris_redact_only_what_is_secret():
+    from liger_core.secrets import redact_uri
+
+    assert redact_uri("host=db user=liger password='p w' dbname=x") == "host=db user=liger password=*** dbname=x"
+    assert redact_uri("sqlite:////var/mlflow.db") == "sqlite:////var/mlflow.db"
+    assert redact_uri("postgresql://db/liger?sslmode=require") == "postgresql://db/liger?sslmode=require"
