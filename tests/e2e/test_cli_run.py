@@ -1,7 +1,9 @@
 """The main job end to end on the tiny catalog, as a user would call it:
 `liger run` runs the retrain and nightly DAGs through `airflow dags test`."""
 
+import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +61,7 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     # u1 has already seen the whole catalog, so (history excluded) nothing is left for u1.
     assert set(recs["user_id"]) == {"u2", "u3", "u4"}
     assert (recs.groupby("user_id")["rank"].max() <= 2).all()
-    assert (home / "var" / "airflow" / "airflow.db").is_file()
+    _assert_retrain_metadata(home / "var" / "airflow" / "airflow.db")
 
     # Idempotency: the nightly DAG run again for the same date leaves identical tables.
     before = snapshot(warehouse)
@@ -71,6 +73,24 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     after = snapshot(warehouse)
     for name in NIGHTLY_TABLES:
         pd.testing.assert_frame_equal(before[name], after[name], check_exact=False, rtol=1e-6, obj=name)
+
+
+def _assert_retrain_metadata(airflow_db: Path) -> None:
+    """What the retrain left in Airflow's metastore: task states, pools, the promotion's asset
+    event. (test_scheduler runs the same metadata schema on PostgreSQL.)"""
+    with sqlite3.connect(airflow_db) as conn:
+        runs = conn.execute("SELECT state FROM dag_run WHERE dag_id = 'liger_retrain'").fetchall()
+        tasks = conn.execute("SELECT task_id, state, pool FROM task_instance WHERE dag_id = 'liger_retrain'").fetchall()
+        pools = conn.execute("SELECT pool, slots FROM slot_pool WHERE pool = 'liger_warehouse'").fetchall()
+        events = conn.execute("SELECT extra FROM asset_event").fetchall()
+    assert runs == [("success",)]
+    writers = {"ingest", "embed_items", "semantic_ids", "build_sequences"}
+    assert sorted(tasks) == sorted((task, "success", "liger_warehouse" if task in writers else "default_pool")
+                                   for task in ("ingest", "embed_items", "semantic_ids", "build_sequences",
+                                                "train", "evaluate", "announce_promotion"))
+    assert pools == [("liger_warehouse", 1)]
+    # the first version is promoted (no champion yet, floor off for tiny data): one event, naming it
+    assert [json.loads(extra) for (extra,) in events] == [{"version": "1"}]
 
 
 def test_liger_reports_bad_config_in_one_line():

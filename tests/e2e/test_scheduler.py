@@ -63,7 +63,7 @@ def test_scheduler_runs_a_triggered_nightly(tmp_path, served, metadata_db):
     settings = served.settings
     env = _scheduler_env(settings, served.overrides, metadata_db)
     _cli(["db", "migrate"], env)
-    airflow_objects.ensure(airflow_objects.airflow_runner(env))
+    assert airflow_objects.ensure(airflow_objects.airflow_runner(env)) == ["connection liger_spark"]
     logs = tmp_path / "airflow-logs"
     logs.mkdir()
     processes = [subprocess.Popen([AIRFLOW, *command], env=env, stdout=(logs / f"{command[0]}.log").open("w"),
