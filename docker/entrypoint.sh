@@ -2,7 +2,7 @@
 # Entry point of the LIGER image: the first argument picks the program.
 #
 #   airflow ...        Airflow CLI (api-server, scheduler, dag-processor, db migrate, dags test, ...)
-#   liger ...          the pipeline CLI (liger config | ingest | embed | run ...)
+#   liger ...          the pipeline CLI (liger config | ingest | embed_items | run ...)
 #   spark-submit ...   a Spark application, e.g. spark-submit jobs/ingest.py --ds 2026-11-23
 #   spark-master       Spark standalone master (foreground)
 #   spark-worker       Spark standalone worker registered with $SPARK_MASTER_URL (foreground)

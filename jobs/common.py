@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Callable, Sequence
 
 from liger_core.config import Settings, load_settings
 from liger_core.errors import LigerError
@@ -33,14 +34,36 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="config profile name in configs/ or a YAML path (default: $LIGER_PROFILE or cpu)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set source.kcore=5 (repeatable)")
+    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper,
+                        help="log verbosity (default: INFO)")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+COMMON_ARGS = frozenset({"ds", "profile", "overrides", "log_level", "command"})
+
+
+def package_version() -> str:
+    try:
+        return version("liger-pipeline")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown"
+
+
+def add_version_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+
+
+def stage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The stage's own options (``--mode`` of semantic_ids), as keyword arguments of its run."""
+    return {k: v for k, v in vars(args).items() if k not in COMMON_ARGS}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(args.profile, args.overrides)
 
 
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "urllib3", "filelock", "alembic", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -57,11 +80,15 @@ def exit_code(call: Callable[[], object]) -> int:
     return 0
 
 
-def stage_main(description: str, run: Callable[[Settings, str], dict],
-               argv: Sequence[str] | None = None) -> int:
-    """spark-submit entry of one stage (see ``exit_code`` for the exit status)."""
-    parser = argparse.ArgumentParser(description=description)
+def stage_main(stage: str, run: Callable[..., dict], argv: Sequence[str] | None = None,
+               add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """spark-submit entry of one stage (see ``exit_code`` for the exit status); the stage's own
+    options (``add_arguments``) show in ``--help`` and reach ``run`` as keyword arguments."""
+    parser = argparse.ArgumentParser(prog=f"jobs/{stage}.py", description=f"the {stage} stage")
     add_common_args(parser)
+    add_version_arg(parser)
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
-    setup_logging()
-    return exit_code(lambda: log.info("%s done: %s", description, run(settings_from(args), args.ds)))
+    setup_logging(args.log_level)
+    return exit_code(lambda: log.info("%s done: %s", stage, run(settings_from(args), args.ds, **stage_options(args))))

@@ -23,7 +23,7 @@ class ModelInputs:
     sequences: pd.DataFrame  # user_id, user_idx, items
 
 
-WRITER = {"items": "ingest", "interactions": "ingest", "item_embeddings": "embed",
+WRITER = {"items": "ingest", "interactions": "ingest", "item_embeddings": "embed_items",
           "semantic_ids": "semantic_ids", "user_sequences": "build_sequences", "recommendations": "recommend"}
 
 
@@ -31,7 +31,7 @@ def require(warehouse: Warehouse, ds: str, *tables: str) -> None:
     """A clear error naming the stage to run when an input partition is missing."""
     for table in tables:
         if not warehouse.exists(table, ds):
-            raise DataError(f"no {table} partition for ds={ds}; run the {WRITER[table]} stage first")
+            raise DataError(f"no {table} partition for ds={ds}; run `liger {WRITER[table]} --ds {ds}` first")
 
 
 def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
@@ -43,8 +43,9 @@ def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
     if wanted in present:
         return wanted
     needed = f"RQ-VAE v{wanted}" if wanted else "any RQ-VAE version"
-    raise DataError(f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run the "
-                    "semantic_ids stage with that version first (--mode assign assigns the champion's)")
+    raise DataError(f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run "
+                    f"`liger semantic_ids --mode assign --ds {ds} --set semantic_ids.rqvae_model={wanted or 'champion'}` "
+                    "first")
 
 
 def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,

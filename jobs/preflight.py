@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from liger_core import tracking
 from liger_core.config import Settings, load_settings
-from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, has_alias, serving_versions
+from liger_core.model_registry import (CHAMPION, RECOMMENDER_MODEL, RETRAIN_HINT, RQVAE_MODEL, has_alias,
+                                       serving_versions)
 
 
 def serving_models(profile: str, recommender_ref: str) -> tuple[dict[str, str] | None, str | None]:
@@ -17,7 +18,7 @@ def serving_models(profile: str, recommender_ref: str) -> tuple[dict[str, str] |
         missing = [name for name in (RQVAE_MODEL, RECOMMENDER_MODEL) if not has_alias(name, CHAMPION)]
         if missing:
             return None, (f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
-                          f"({settings.tracking_uri_shown}): run liger_retrain until a version passes the promotion gate")
+                          f"({settings.tracking_uri_shown}): {RETRAIN_HINT}")
     recommender, rqvae = serving_versions(recommender_ref)
     return {"recommender": recommender, "rqvae": rqvae}, None
 

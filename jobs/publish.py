@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger("liger.publish")
-MISSING_PARTITION = "no recommendations partition for ds={ds}; run the recommend stage first"
+MISSING_PARTITION = "no recommendations partition for ds={ds}; run `liger recommend --ds {ds}` first"
 
 
 def local_root(uri: str) -> Path | None:

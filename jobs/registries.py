@@ -24,7 +24,8 @@ def ever_assigned_items(warehouse: Warehouse) -> pd.DataFrame | None:
     merged = (history.groupBy("item_id")
               .agg(F.min("item_idx").alias("item_idx"), F.countDistinct("item_idx").alias("indexes"),
                    F.min("first_seen_ds").alias("first_seen_ds")))
-    _single_valued(merged, "indexes", "item_id", "item_index: item {} has more than one item_idx")
+    _single_valued(merged, "indexes", "item_id", "item_index: item {} has more than one item_idx",
+                   "`liger ingest --ds <that ds>`")
     registry = merged.select("item_id", "item_idx", "first_seen_ds").toPandas()
     return registry.sort_values("item_idx", ignore_index=True)
 
@@ -38,7 +39,8 @@ def ever_assigned_ids(warehouse: Warehouse, version: str) -> pd.DataFrame | None
               .agg(F.first("codes").alias("codes"), F.countDistinct("codes").alias("ids"),
                    F.min("assigned_ds").alias("assigned_ds")))
     _single_valued(merged, "ids", "item_idx",
-                   f"semantic_ids under rqvae_version={version}: item_idx {{}} has more than one ID")
+                   f"semantic_ids under rqvae_version={version}: item_idx {{}} has more than one ID",
+                   "`liger semantic_ids --mode assign --ds <that ds>`")
     return merged.select("item_idx", "codes", "assigned_ds").toPandas().sort_values("item_idx", ignore_index=True)
 
 
@@ -51,7 +53,7 @@ def _every_partition(warehouse: Warehouse, table: str, version: str | None = Non
     return warehouse.spark.read.parquet(*paths) if paths else None
 
 
-def _single_valued(merged: DataFrame, count: str, key: str, message: str) -> None:
+def _single_valued(merged: DataFrame, count: str, key: str, message: str, rerun: str) -> None:
     conflict = merged.filter(F.col(count) > 1).select(key).limit(1).collect()
     if conflict:
-        raise DataError(message.format(conflict[0][0]) + "; rerun the stage that wrote it for the bad ds")
+        raise DataError(f"{message.format(conflict[0][0])}; rerun {rerun} for the partition that disagrees")

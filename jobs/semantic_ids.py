@@ -133,12 +133,22 @@ def _codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.D
     return item_idx, np.stack([prefix[int(i)] for i in item_idx])
 
 
+MODES = {"train": run_train, "assign": run_assign}
+
+
+def run(settings: Settings, ds: str, spark: SparkSession | None = None, mode: str = "assign") -> dict:
+    """``mode`` train (retrain: a new RQ-VAE and fresh IDs) or assign (nightly: the champion's)."""
+    return MODES[mode](settings, ds, spark)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=tuple(MODES), default="assign",
+                        help="train: a new RQ-VAE version and fresh IDs (retrain); assign: the champion's "
+                             "IDs, new items encoded (nightly; default)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--mode", choices=("train", "assign"), default="assign")
-    known, rest = parser.parse_known_args(argv)
-    run = run_train if known.mode == "train" else run_assign
-    return stage_main(f"semantic_ids ({known.mode})", run, rest)
+    return stage_main("semantic_ids", run, argv, add_arguments)
 
 
 if __name__ == "__main__":

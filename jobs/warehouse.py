@@ -90,10 +90,10 @@ class Warehouse:
                 continue
             versions = sorted({r[0] for r in self.spark.read.parquet(*data).select(key).distinct().collect()})
             if len(versions) != 1:
-                raise DataError(f"{table}/ds={ds} mixes {key} {versions}; rerun its stage for that ds")
+                raise DataError(f"{table}/ds={ds} mixes {key} {versions}; rerun `liger {table} --ds {ds}`")
             target = self._Path(self.path(table, ds, versions[0]))
             if fs.exists(target):
-                raise DataError(f"{table}/ds={ds} holds files beside {target.getName()}; rerun its stage")
+                raise DataError(f"{table}/ds={ds} holds files beside {target.getName()}; rerun `liger {table} --ds {ds}`")
             fs.mkdirs(target)
             for path in files:
                 if not fs.rename(path, self._Path(target, path.getName())):

@@ -69,7 +69,7 @@ def read_partition(parquet_dir: str | Path) -> pa.Table:
     path = Path(parquet_dir)
     if not path.is_dir() or not any(path.glob("*.parquet")):
         raise DataError(f"no recommendations partition at {path} (no Parquet files); "
-                        "run the recommend stage for this ds first")
+                        "run `liger recommend --ds <that ds>` first")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:

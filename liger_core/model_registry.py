@@ -40,6 +40,8 @@ LIBRARY = str(Path(__file__).resolve().parent)  # shipped with each model (code_
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 RQVAE_VERSION_TAG = "rqvae_version"
+TRAINED_BY = {RQVAE_MODEL: "liger semantic_ids --mode train", RECOMMENDER_MODEL: "liger train"}
+RETRAIN_HINT = "run `airflow dags trigger liger_retrain` (or `liger run`) until a version passes the promotion gate"
 
 
 class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
@@ -129,7 +131,7 @@ def resolve_version(name: str, ref: str) -> str:
         return str(client.get_model_version_by_alias(name, ref).version)
     except MlflowException:
         raise ConfigError(f"model '{name}' has no version or alias '{ref}' in the MLflow registry; "
-                          "train one first (semantic_ids --mode train)") from None
+                          f"register one first with `{TRAINED_BY[name]}`") from None
 
 
 def load_rqvae(ref: str) -> tuple[RQVAE, RQVAEConfig, str]:
@@ -149,7 +151,7 @@ def serving_versions(recommender_ref: str) -> tuple[str, str]:
                  else client.get_model_version_by_alias(RECOMMENDER_MODEL, recommender_ref))
     except MlflowException:
         raise ConfigError(f"model '{RECOMMENDER_MODEL}' has no version or alias '{recommender_ref}' in the "
-                          "MLflow registry; run liger_retrain until a version passes the promotion gate") from None
+                          f"MLflow registry; {RETRAIN_HINT}") from None
     rqvae_version = found.tags.get(RQVAE_VERSION_TAG)
     if not rqvae_version:
         raise DataError(f"recommender v{found.version} has no '{RQVAE_VERSION_TAG}' tag; register it again "

@@ -367,3 +367,13 @@ def test_connection_master_matches_the_provider(common, monkeypatch, value, mast
     assert SparkSubmitHook(conn_id="liger_spark")._connection["master"] == master
     conn = BaseHook.get_connection("liger_spark")
     assert common.connection_master(conn.conn_type, conn.host, conn.port) == master
+
+
+def test_spark_task_ids_are_the_job_files_and_the_cli_stage_names(dagbag):
+    from jobs.cli import STAGES
+
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            if hasattr(task, "application"):
+                assert Path(task.application).stem == task.task_id, (dag.dag_id, task.task_id)
+                assert task.task_id in STAGES

@@ -59,5 +59,5 @@ def test_new_items_get_new_indexes_and_only_changed_text_is_embedded(spark, job_
 
 
 def test_embed_without_ingest_is_a_clear_error(spark, job_settings):
-    with pytest.raises(DataError, match="no items partition for ds=2026-01-01; run the ingest stage first"):
+    with pytest.raises(DataError, match="no items partition for ds=2026-01-01; run `liger ingest --ds 2026-01-01` first"):
         embed_items.run(job_settings, DS1, spark)

@@ -8,10 +8,10 @@ from liger_core.errors import DataError
 
 def test_expected_failure_prints_one_error_line_and_gives_2(capsys):
     def fail() -> None:
-        raise DataError("no items partition for ds=2026-01-01; run the ingest stage first")
+        raise DataError("no items partition for ds=2026-01-01; run `liger ingest --ds 2026-01-01` first")
 
     assert exit_code(fail) == 2
-    assert capsys.readouterr().err == "error: no items partition for ds=2026-01-01; run the ingest stage first\n"
+    assert capsys.readouterr().err == "error: no items partition for ds=2026-01-01; run `liger ingest --ds 2026-01-01` first\n"
 
 
 def test_success_gives_0_and_bugs_keep_their_traceback(capsys):

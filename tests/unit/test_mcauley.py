@@ -186,7 +186,7 @@ def test_empty_file_gives_typed_empty_frames(tmp_path: Path) -> None:
 
 
 def test_unreadable_files_raise_data_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"nope\.json\.gz does not exist; run the download step"):
+    with pytest.raises(DataError, match=r"nope\.json\.gz does not exist; run `liger ingest --set source.format=mcauley`"):
         read_reviews(tmp_path / "nope.json.gz")
     truncated = tmp_path / "cut.json.gz"
     truncated.write_bytes(gzip.compress((FIXTURES / "reviews_Tiny_5.json").read_bytes())[:-30])

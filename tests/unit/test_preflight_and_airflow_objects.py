@@ -14,7 +14,7 @@ def test_nightly_without_champions_names_what_is_missing(tmp_path, monkeypatch):
     versions, reason = preflight.serving_models("cpu", "champion")
     assert versions is None
     assert reason.startswith("no 'champion' version of rqvae or recommender in the MLflow registry")
-    assert "run liger_retrain" in reason
+    assert "run `airflow dags trigger liger_retrain` (or `liger run`)" in reason
     assert preflight.promoted_version("cpu", "liger_retrain", "manual__x") is None  # no evaluate run
 
 
