@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from liger_core.errors import ConfigError
 from liger_core.secrets import SecretUriField, redact_uri
+from liger_core.text import TEXT_FIELDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "LIGER__"
@@ -69,10 +70,18 @@ class TrackingConfig(_Section):
     experiment: str = "liger"
 
 
+ITEM_FIELD_NAMES = ("item_id", *TEXT_FIELDS)
+EVENT_FIELD_NAMES = ("user_id", "item_id", "timestamp")
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
 class SourceConfig(_Section):
     """Where raw data comes from.
 
-    ``tabular``: events + items files (TSV/CSV/Parquet) under ``path``.
+    ``tabular``: events + items files under ``path``: TSV/CSV (optionally gzipped) or Parquet
+    by extension, or any extension with ``file_format`` / ``delimiter`` set (RecBole's
+    ``.inter``: ``file_format: delimited``, ``delimiter: tab``). ``event_columns`` and
+    ``item_columns`` map the pipeline's field names to the file's column names.
     ``mcauley``: Amazon 2014 ``reviews_<category>_5.json.gz`` / ``meta_<category>.json.gz``
     in ``download_dir``, downloaded from ``mcauley_base_url`` when missing.
     ``auto``: tabular when the events file exists under ``path``, else mcauley (logged).
@@ -83,6 +92,9 @@ class SourceConfig(_Section):
     events_file: str = "interactions.tsv"
     items_file: str = "items_with_categories.tsv"
     item_columns: dict[str, str] = Field(default_factory=lambda: {"title": "title_clean"})
+    event_columns: dict[str, str] = Field(default_factory=dict)  # user_id / item_id / timestamp -> column
+    file_format: Literal["auto", "delimited", "parquet"] = "auto"  # auto: from the file extension
+    delimiter: Annotated[str | None, BeforeValidator(lambda v: DELIMITER_NAMES.get(v, v))] = None  # auto: by extension
     category: str = "Beauty"
     mcauley_base_url: str = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles"
     download_dir: str = "var/raw"
@@ -104,13 +116,20 @@ class SourceConfig(_Section):
                 raise ValueError(f"unknown encoding '{value}'") from None
         return value
 
-    @field_validator("item_columns")
+    @field_validator("item_columns", "event_columns")
     @classmethod
-    def _known_item_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        allowed = {"item_id", "title", "brand", "categories", "price", "description"}
-        unknown = sorted(set(value) - allowed)
+    def _known_fields(cls, value: dict[str, str], info) -> dict[str, str]:
+        allowed = (ITEM_FIELD_NAMES if info.field_name == "item_columns" else EVENT_FIELD_NAMES)
+        unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown item field(s) {unknown}; allowed: {sorted(allowed)}")
+            raise ValueError(f"unknown field(s) {unknown}; allowed: {list(allowed)}")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"a delimiter is one character or one of {sorted(DELIMITER_NAMES)}; got {value!r}")
         return value
 
 

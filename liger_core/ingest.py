@@ -31,14 +31,14 @@ import numpy as np
 import pandas as pd
 
 from liger_core import mcauley
-from liger_core.config import PathsConfig, SourceConfig
+from liger_core.config import EVENT_FIELD_NAMES, ITEM_FIELD_NAMES, PathsConfig, SourceConfig
 from liger_core.errors import ConfigError, DataError
 from liger_core.field_values import invalid_prices, parse_timestamps, timestamp_unit
 from liger_core.tabular import RAW_LIMIT, notes_frame, read_records, rejects_frame
 from liger_core.text import TEXT_FIELDS, render_item_text, text_hash
 
-ITEM_FIELDS = ("item_id",) + TEXT_FIELDS
-EVENT_FIELDS = ("user_id", "item_id", "timestamp")
+ITEM_FIELDS = ITEM_FIELD_NAMES
+EVENT_FIELDS = EVENT_FIELD_NAMES
 POLICY_REASONS = frozenset({"kcore", "after_ds"})  # not defects: outside the quarantine-rate ceiling
 log = logging.getLogger("liger.ingest")
 
@@ -105,18 +105,23 @@ def load_source(cfg: SourceConfig, paths: PathsConfig) -> RawSource:
 
 
 def _load_tabular(cfg: SourceConfig, base: Path) -> RawSource:
-    events = read_records(base / cfg.events_file, EVENT_FIELDS, cfg.fallback_encoding)
-    columns = {name: cfg.item_columns.get(name, name) for name in ITEM_FIELDS}
-    items = read_records(base / cfg.items_file, (columns["item_id"],), cfg.fallback_encoding)
-    picked = {"line_no": items.records["line_no"]}
-    for name, column in columns.items():
-        if column in items.records.columns:
-            picked[name] = items.records[column]
-        elif name in cfg.item_columns:
-            raise ConfigError(f"source.item_columns.{name}: column '{column}' not in {cfg.items_file}")
+    def read(file: str, mapping: dict[str, str], fields: tuple[str, ...], required: tuple[str, ...], key: str):
+        columns = {name: mapping.get(name, name) for name in fields}
+        table = read_records(base / file, tuple(columns[name] for name in required), cfg.fallback_encoding,
+                             cfg.file_format, cfg.delimiter)
+        picked = {"line_no": table.records["line_no"]}
+        for name, column in columns.items():
+            if column in table.records.columns:
+                picked[name] = table.records[column]
+            elif name in mapping:
+                raise ConfigError(f"source.{key}.{name}: column '{column}' not in {file}")
+        return table, pd.DataFrame(picked)
+
+    events, event_frame = read(cfg.events_file, cfg.event_columns, EVENT_FIELDS, EVENT_FIELDS, "event_columns")
+    items, item_frame = read(cfg.items_file, cfg.item_columns, ITEM_FIELDS, ("item_id",), "item_columns")
     return RawSource(
-        items=pd.DataFrame(picked),
-        events=events.records[["line_no", *EVENT_FIELDS]],
+        items=item_frame,
+        events=event_frame[["line_no", *EVENT_FIELDS]],
         rejects={"items": items.rejects, "interactions": events.rejects},
         files={"items": str(base / cfg.items_file), "interactions": str(base / cfg.events_file)},
         notes={"items": items.notes, "interactions": events.notes},

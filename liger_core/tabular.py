@@ -52,19 +52,24 @@ def notes_frame(rows: list[tuple[int, str, str, str]]) -> pd.DataFrame:
     return frame.astype({"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
 
 
-def read_records(path: Path, required: tuple[str, ...], fallback_encoding: str | None = None) -> TableRead:
-    """Read a table file. Missing required columns, duplicate header names and unreadable
+def read_records(path: Path, required: tuple[str, ...], fallback_encoding: str | None = None,
+                 file_format: str = "auto", delimiter: str | None = None) -> TableRead:
+    """Read a table file: ``file_format`` auto (by extension), delimited or parquet; ``delimiter``
+    None means by extension. Missing required columns, duplicate header names and unreadable
     files are DataErrors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
     suffix = path.suffixes[-2] if path.suffix == ".gz" and len(path.suffixes) > 1 else path.suffix
-    if suffix == ".parquet":
+    if file_format == "auto":
+        file_format = "parquet" if suffix == ".parquet" else "delimited" if suffix in _DELIMITERS or delimiter else ""
+    if file_format == "parquet":
         result = TableRead(_read_parquet(path), rejects_frame([]), notes_frame([]))
-    elif suffix in _DELIMITERS:
-        result = _read_delimited(path, _DELIMITERS[suffix], fallback_encoding)
+    elif file_format == "delimited" and (delimiter or suffix in _DELIMITERS):
+        result = _read_delimited(path, delimiter or _DELIMITERS[suffix], fallback_encoding)
     else:
-        raise DataError(f"{path}: unsupported format '{path.suffix}' (use .tsv, .csv, .tsv.gz, .csv.gz or .parquet)")
+        raise DataError(f"{path}: cannot tell the format from '{path.suffix}' (use .tsv, .csv, .tsv.gz, .csv.gz or "
+                        ".parquet, or set source.file_format and source.delimiter)")
     columns = [c for c in result.records.columns if c != "line_no"]
     missing = [c for c in required if c not in columns]
     if missing:

@@ -264,3 +264,21 @@ def test_item_index_is_stable_and_never_reused():
     assert second.set_index("item_id").loc["A", "first_seen_ds"] == "2026-01-01"
     # Idempotent: the same ids again add nothing.
     assert extend_registry(second, pd.Series(["A", "D"]), "2026-01-03").equals(second)
+
+
+def test_any_extension_reads_once_the_format_is_set_and_a_mapped_column_must_exist(tmp_path):
+    """``source.delimiter`` / ``file_format`` hold for both files: one source, one convention."""
+    def semicolons(rows):
+        return "".join(";".join(row) + "\n" for row in rows)
+
+    (tmp_path / "items.dat").write_text(semicolons(ITEMS))
+    (tmp_path / "events.dat").write_text(semicolons([("who", "what", "when"), *EVENTS[1:]]))
+    files = ("source.events_file=events.dat", "source.items_file=items.dat")
+    with pytest.raises(DataError, match=r"events.dat: cannot tell the format from '.dat' .*set source.file_format "
+                                        r"and source.delimiter"):
+        run_ingest(tmp_path, *files)
+    mapping = "source.event_columns={user_id: who, item_id: what, timestamp: when}"
+    result = run_ingest(tmp_path, *files, "source.delimiter=semicolon", mapping)
+    assert len(result.events) == 9 and result.events["user_id"].iloc[0] == "u1" and len(result.items) == 5
+    with pytest.raises(DataError, match=r"events.dat: missing column\(s\) \['whom', 'item_id', 'timestamp'\]"):
+        run_ingest(tmp_path, *files, "source.delimiter=;", "source.event_columns={user_id: whom}")
