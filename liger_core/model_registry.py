@@ -21,16 +21,17 @@ import tempfile
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
+from liger_core.pyfunc_models import (RECOMMENDER_SIGNATURE, RQVAE_SIGNATURE, RecommenderPyfunc, RQVAEPyfunc,
+                                      recommender_example, rqvae_example)
 from liger_core.recommender import Recommender
 from liger_core.rqvae import RQVAE
-from liger_core.rqvae_io import encode_embeddings, load_rqvae_file, save_rqvae
+from liger_core.rqvae_io import load_rqvae_file, save_rqvae
 from liger_core.tracking import metric_key
 
 RQVAE_MODEL = "rqvae"
@@ -44,34 +45,18 @@ TRAINED_BY = {RQVAE_MODEL: "liger semantic_ids --mode train", RECOMMENDER_MODEL:
 RETRAIN_HINT = "run `airflow dags trigger liger_retrain` (or `liger run`) until a version passes the promotion gate"
 
 
-class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
-    """pyfunc face of a registered RQ-VAE: ``embedding`` column in, ``codes`` column out."""
-
-    def load_context(self, context) -> None:
-        self.rqvae, self.config = load_rqvae_file(Path(context.artifacts["rqvae"]))
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        codes = encode_embeddings(self.rqvae, model_input["embedding"].tolist())
-        return pd.DataFrame({"codes": list(codes)})
-
-
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
-    """``items`` column (lists of item_idx, oldest first) in; one row per recommendation out."""
-
-    def load_context(self, context) -> None:
-        self.recommender = Recommender.load(Path(context.artifacts["bundle"]))
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        params = params or {}
-        return self.recommender.recommend(model_input["items"].tolist(), int(params.get("k", 20)),
-                                          exclude_history=bool(params.get("exclude_history", True)))
-
-
-def _register(name: str, python_model: mlflow.pyfunc.PythonModel, artifacts: dict[str, str]) -> str:
+def _register(name: str, python_model: mlflow.pyfunc.PythonModel, artifacts: dict[str, str],
+              signature, example, description: str, tags: dict[str, str]) -> str:
+    """Log, register, and describe a new version (signature + example: params are served)."""
     info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts=artifacts,
                                    registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
-                                   code_paths=[LIBRARY])
-    return str(info.registered_model_version)
+                                   code_paths=[LIBRARY], signature=signature, input_example=example)
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.update_model_version(name, version, description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    return version
 
 
 def register_rqvae(model: RQVAE, cfg: RQVAEConfig) -> str:
@@ -82,7 +67,11 @@ def register_rqvae(model: RQVAE, cfg: RQVAEConfig) -> str:
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = save_rqvae(model, cfg, Path(tmp) / "rqvae.pt")
-        version = _register(RQVAE_MODEL, RQVAEPyfunc(), {"rqvae": str(path)})
+        shape = f"{cfg.levels} levels x {cfg.codebook_size} codes"
+        version = _register(RQVAE_MODEL, RQVAEPyfunc(), {"rqvae": str(path)}, RQVAE_SIGNATURE,
+                            rqvae_example(int(model.shift.shape[0])),
+                            f"RQ-VAE semantic-ID encoder ({shape}): text embedding in, codes out.",
+                            {"levels": cfg.levels, "codebook_size": cfg.codebook_size})
     client = MlflowClient()
     alias = CHALLENGER if has_alias(RQVAE_MODEL, CHAMPION) else CHAMPION
     client.set_registered_model_alias(RQVAE_MODEL, alias, version)
@@ -93,10 +82,16 @@ def register_recommender(recommender: Recommender) -> str:
     """Register a new ``recommender`` version as ``challenger``; evaluation decides promotion."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = recommender.save(Path(tmp) / "bundle")
-        version = _register(RECOMMENDER_MODEL, RecommenderPyfunc(), {"bundle": str(folder)})
-    client = MlflowClient()
-    client.set_model_version_tag(RECOMMENDER_MODEL, version, RQVAE_VERSION_TAG, str(recommender.meta["rqvae_version"]))
-    client.set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
+        meta = recommender.meta
+        tags = {RQVAE_VERSION_TAG: meta["rqvae_version"], "trained_ds": meta.get("trained_ds", ""),
+                "mode": recommender.model_config.mode, "in_set_items": int(recommender.in_set.sum()),
+                "catalog_items": len(recommender.in_set)}
+        version = _register(RECOMMENDER_MODEL, RecommenderPyfunc(), {"bundle": str(folder)}, RECOMMENDER_SIGNATURE,
+                            recommender_example(recommender),
+                            f"LIGER {recommender.model_config.mode} recommender trained for ds={tags['trained_ds']} "
+                            f"on the IDs of rqvae v{meta['rqvae_version']}: item_idx histories in, top-k out "
+                            f"(params k, exclude_history).", tags)
+    MlflowClient().set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
     return version
 
 

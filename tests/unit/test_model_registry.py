@@ -1,6 +1,7 @@
 """The registry as the jobs use it: safe loading, one read for both versions, paired aliases."""
 
 import mlflow
+import pandas as pd
 import numpy as np
 import pytest
 import torch
@@ -89,3 +90,34 @@ def test_a_failed_promotion_moves_neither_alias(store, monkeypatch):
     monkeypatch.undo()
     assert store.get_model_version_by_alias(registry.RQVAE_MODEL, "champion").version == int(first_rqvae)
     assert store.get_model_version_by_alias(registry.RECOMMENDER_MODEL, "champion").version == int(first)
+
+
+def test_the_champion_serves_through_pyfunc_with_params_and_one_row_per_user(store):
+    version, rqvae_version = register_pair(0)
+    registry.promote(version, rqvae_version)
+    model = mlflow.pyfunc.load_model(f"models:/{registry.RECOMMENDER_MODEL}@champion")
+    histories = pd.DataFrame({"items": [[0, 1, 2], [3], [4, 5]]})
+    top = model.predict(histories, params={"k": 5})
+    assert len(top) == 3 and all(len(items) == 5 for items in top["item_id"])
+    assert all(len(s) == 5 and list(s) == sorted(s, reverse=True) for s in top["score"])
+    assert not set(top["item_idx"][0]) & {0, 1, 2}  # history excluded by default
+    assert len(model.predict(histories)["item_id"][0]) > 5  # the schema's default k (20), or the catalog
+    version_info = store.get_model_version(registry.RECOMMENDER_MODEL, version)
+    assert "trained" in version_info.description and version_info.tags["mode"] == MODEL.mode
+    assert version_info.tags["rqvae_version"] == rqvae_version
+    rqvae = mlflow.pyfunc.load_model(f"models:/{registry.RQVAE_MODEL}@champion")
+    codes = rqvae.predict(pd.DataFrame({"embedding": [np.ones(8, np.float32).tolist()]}))["codes"][0]
+    assert len(codes) == RQ.levels and all(0 <= c < RQ.codebook_size for c in codes)
+
+
+def test_the_scoring_server_answers_a_request_with_k(store):
+    from fastapi.testclient import TestClient
+    from mlflow.pyfunc import scoring_server
+
+    version, _ = register_pair(0)
+    app = scoring_server.init(mlflow.pyfunc.load_model(f"models:/{registry.RECOMMENDER_MODEL}/{version}"))
+    response = TestClient(app).post("/invocations", json={"dataframe_records": [{"items": [0, 1]}, {"items": [7]}],
+                                                          "params": {"k": 3}})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [len(p["item_id"]) for p in predictions] == [3, 3]
