@@ -15,7 +15,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from jobs.common import stage_main
-from jobs.inputs import load_model_inputs
+from jobs.inputs import load_model_inputs, log_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
@@ -39,6 +39,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     with tracking.stage_run(settings, "evaluate", ds):
         recommender, version = load_recommender(cfg.model)
         inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
+        log_model_inputs(warehouse, ds, inputs.rqvae_version, "evaluation")
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
                             recommender.model_config.max_history, n_items=inputs.catalog.n_items)

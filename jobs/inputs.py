@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mlflow
+import mlflow.data
 import numpy as np
 import pandas as pd
 
-from jobs.warehouse import Warehouse
+from jobs.warehouse import VERSIONED, Warehouse
 from liger_core.catalog import Catalog
 from liger_core.config import Settings
 from liger_core.errors import DataError
@@ -46,6 +48,17 @@ def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
     raise DataError(f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run "
                     f"`liger semantic_ids --mode assign --ds {ds} --set semantic_ids.rqvae_model={wanted or 'champion'}` "
                     "first")
+
+
+def log_model_inputs(warehouse: Warehouse, ds: str, rqvae_version: str, context: str) -> None:
+    """Record the partitions a model run read as MLflow dataset inputs (lineage: which ds and
+    which RQ-VAE version's IDs), in the active run. The digest is Spark's plan hash: no data read."""
+    for table in ("user_sequences", "items", "item_embeddings", "semantic_ids"):
+        version = rqvae_version if table in VERSIONED else None
+        path = warehouse.path(table, ds, version)
+        frame = mlflow.data.from_spark(warehouse.read(table, ds, version), path=path,
+                                       name=f"{table}/ds={ds}" + (f"/rqvae_version={version}" if version else ""))
+        mlflow.log_input(frame, context=context)
 
 
 def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,

@@ -14,7 +14,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from jobs.common import stage_main
-from jobs.inputs import load_model_inputs
+from jobs.inputs import load_model_inputs, log_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
@@ -88,6 +88,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     inputs = load_model_inputs(warehouse, settings, ds)
     with tracking.stage_run(settings, "train", ds) as active:
+        log_model_inputs(warehouse, ds, inputs.rqvae_version, "training")
         sequences = sequences_in_space(inputs.sequences["items"], inputs.space)
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),

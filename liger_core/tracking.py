@@ -68,6 +68,10 @@ def dag_run_parent(experiment_id: str, dag_id: str, run_id: str, ds: str) -> str
     return mlflow.MlflowClient().create_run(experiment_id, tags=tags, run_name=f"{dag_id} {run_id}").info.run_id
 
 
+# Stages that run for minutes on real data: their runs sample CPU, memory and GPU (system/*).
+LONG_STAGES = frozenset({"embed_items", "rqvae_train", "train", "evaluate", "recommend"})
+
+
 @contextmanager
 def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.ActiveRun]:
     """Open the stage's MLflow run, tagged with its Airflow task when a DAG runs it and nested
@@ -80,7 +84,7 @@ def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.Active
     if parent:
         tags["mlflow.parentRunId"] = parent
     started = time.perf_counter()
-    with mlflow.start_run(run_name=f"{stage} {ds}", tags=tags) as run:
+    with mlflow.start_run(run_name=f"{stage} {ds}", tags=tags, log_system_metrics=stage in LONG_STAGES) as run:
         log_params(settings.flat())
         yield run
         mlflow.log_metric("stage_seconds", time.perf_counter() - started)

@@ -1,6 +1,8 @@
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
 from jobs.warehouse import Warehouse
@@ -37,6 +39,12 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
 
     again = train.run(prepared, DS, spark)  # a retried task resumes from the checkpoint
     assert again["resumed_from_step"] == 6 and again["steps"] == 6
+
+    run = mlflow.get_run(MlflowClient().get_model_version(RECOMMENDER_MODEL, version).run_id)
+    inputs = {d.dataset.name: d.tags[0].value for d in run.inputs.dataset_inputs}  # lineage: tables read
+    assert inputs == {f"user_sequences/ds={DS}": "training", f"items/ds={DS}": "training",
+                      f"item_embeddings/ds={DS}": "training",
+                      f"semantic_ids/ds={DS}/rqvae_version={stats['rqvae_version']}": "training"}
 
 
 def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, prepared):
