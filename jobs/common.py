@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable, Sequence
@@ -91,4 +92,11 @@ def stage_main(stage: str, run: Callable[..., dict], argv: Sequence[str] | None 
         add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    return exit_code(lambda: log.info("%s done: %s", stage, run(settings_from(args), args.ds, **stage_options(args))))
+
+    def timed() -> None:
+        started = time.perf_counter()
+        log.info("%s started for ds=%s", stage, args.ds)
+        stats = run(settings_from(args), args.ds, **stage_options(args))
+        log.info("%s done in %.0f s: %s", stage, time.perf_counter() - started, stats)
+
+    return exit_code(timed)

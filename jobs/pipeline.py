@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,10 +46,23 @@ def airflow_env(settings: Settings, overrides: Sequence[str]) -> dict[str, str]:
     return env
 
 
-def _airflow(args: list[str], env: dict[str, str], log_path: Path) -> None:
+# The project's own log lines inside Airflow's output: stage start/end and progress.
+OWN_LINE = re.compile(r"\b(?:INFO|WARNING|ERROR) liger(?:\.\w+)*: (.*?)(?: \[airflow\.[^\]]*\].*)?$")
+ECHO_CHARS = 160
+
+
+def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = False) -> None:
+    """Run an Airflow command into ``log_path``; with ``echo``, the project's own log lines
+    (each stage's start, end and duration, and progress) also stream to the terminal."""
     binary = str(Path(sys.executable).with_name("airflow"))
-    with log_path.open("w") as log:
-        done = subprocess.run([binary, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with log_path.open("w") as log, subprocess.Popen([binary, *args], env=env, stdout=subprocess.PIPE,
+                                                     stderr=subprocess.STDOUT, text=True, errors="replace") as done:
+        for line in done.stdout:
+            log.write(line)
+            own = OWN_LINE.search(line) if echo else None
+            if own:
+                message = own.group(1).split(": {", 1)[0]  # a stage's stats stay in the log
+                print(f"  {message[:ECHO_CHARS]}{' ...' if len(message) > ECHO_CHARS else ''}", flush=True)
     if done.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
         raise LigerError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); full log: {log_path}\n"
@@ -71,7 +85,7 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
             started = time.perf_counter()
             print(f"running {dag} for ds={ds} (log: {logs / f'{dag}-{ds}.log'}) ...", flush=True)
             _airflow(["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
-                     env, logs / f"{dag}-{ds}.log")
+                     env, logs / f"{dag}-{ds}.log", echo=True)
             seconds = time.perf_counter() - started
             mlflow.log_metric(f"{dag}_seconds", seconds)
             print(f"{dag} succeeded in {seconds:.0f} s", flush=True)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from liger_core.errors import ConfigError
+from liger_core.progress import Progress
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -56,10 +57,16 @@ def load_encoder(name: str, device: str = "cpu", threads: int = 0):
 
 
 def encode_texts(encoder, texts: list[str], batch_size: int) -> np.ndarray:
-    """Unit-norm float32 embeddings, one row per text."""
-    vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                             convert_to_numpy=True, show_progress_bar=False)
-    return np.asarray(vectors, dtype=np.float32)
+    """Unit-norm float32 embeddings, one row per text (in chunks, so progress shows)."""
+    chunk = batch_size * 16
+    progress, parts = Progress("embed", len(texts), "text"), []
+    for start in range(0, len(texts), chunk):
+        parts.append(np.asarray(encoder.encode(texts[start:start + chunk], batch_size=batch_size,
+                                               normalize_embeddings=True, convert_to_numpy=True,
+                                               show_progress_bar=False), dtype=np.float32))
+        progress.update(min(start + chunk, len(texts)))
+    progress.close()
+    return np.concatenate(parts) if parts else np.empty((0, encoder.get_sentence_embedding_dimension()), np.float32)
 
 
 def embed_frames(frames: Iterable[pd.DataFrame], name: str, device: str, batch_size: int,

@@ -24,6 +24,7 @@ from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
+from liger_core.progress import Progress
 from liger_core.retrieval import SOURCES, Blend, PrefixIndex, all_item_vectors, recommend
 from liger_core.sequences import pad_histories
 from liger_core.training_data import ItemSpace
@@ -126,7 +127,7 @@ class Recommender:
         index = PrefixIndex(self.catalog.sid, in_set, self.catalog.code_sizes).to(device)
         cold = torch.from_numpy(np.flatnonzero(~self.in_set)).to(device)
         vectors = all_item_vectors(model, items.text) if model.dense else None
-        parts = []
+        parts, progress = [], Progress("recommend", len(histories), "user")
         for start in range(0, len(histories), batch_users):
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
@@ -134,6 +135,8 @@ class Recommender:
                                cold_cap=cold_cap, exclude_history=exclude_history,
                                blend=self.blend)
             parts.append(self._rows(ranked, start))
+            progress.update(min(start + batch_users, len(histories)))
+        progress.close()
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["row", "rank", "item_idx", "item_id", "score", "source"])
 

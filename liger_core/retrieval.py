@@ -22,6 +22,7 @@ from torch import Tensor
 from liger_core.errors import DataError
 from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k
 from liger_core.model import Encoded, Items, LigerModel
+from liger_core.progress import Progress
 from liger_core.sequences import Examples
 
 SOURCES = ("generative", "cold_start")  # names of the codes in Ranked.source
@@ -343,6 +344,7 @@ def evaluate_sums(
     sums = dict.fromkeys([_users(split, s) for s in SEGMENTS]
                          + [metric_name(split, m, metric, k, seg) for m in names
                             for metric, _ in METRICS for k in ks for seg in SEGMENTS], 0.0)
+    progress = Progress(f"evaluate {split}", len(examples), "user")
     with eval_mode(model):
         vectors = all_item_vectors(model, items.text) if model.dense else None
         for start in range(0, len(examples), batch_size):
@@ -359,6 +361,8 @@ def evaluate_sums(
                 ranked.update({f"{m}_served": r for m, r in excluded.items()})
             add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
                      targets, examples.is_cold[rows], ks, split)
+            progress.update(int(rows[-1]) + 1)
+    progress.close()
     return sums
 
 

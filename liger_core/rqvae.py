@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
+from liger_core.progress import Progress
 
 # Rows used for k-means initialisation and dead-code re-seeding: enough to place 256 codes
 # well, small enough that k-means stays a few seconds on a CPU for a million-item catalog.
@@ -332,8 +332,8 @@ def train_rqvae(
         return metrics
 
     n = x.shape[0]
-    progress = tqdm(range(1, cfg.epochs + 1), desc="rqvae", unit="epoch", disable=None)
-    for epoch in progress:
+    progress = Progress("rqvae", cfg.epochs, "epoch")
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
         total = 0.0
         for idx in torch.randperm(n, generator=generator).split(cfg.batch_size):
@@ -344,15 +344,15 @@ def train_rqvae(
             optimizer.step()
             total += loss.item() * len(idx)
         report.losses.append(total / n)
-        progress.set_postfix(loss=f"{report.losses[-1]:.5f}")
-
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             report.final_metrics = log_eval(epoch)
+        progress.update(epoch, loss=report.losses[-1], collision_share=report.final_metrics.get("collision_share"))
         if epoch % cfg.reseed_every == 0 and epoch < cfg.epochs:
             with torch.no_grad():
                 z = model.encode(_sample(x, generator))
             report.reseeded.append((epoch, model.quantizer.reseed_dead(z, generator)))
 
+    progress.close()
     model.eval()
     report.seconds = time.perf_counter() - started
     return model, report

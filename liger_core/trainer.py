@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,13 +37,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from liger_core.batching import BucketedLoader
 from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model import Batch, Items, LigerModel
+from liger_core.progress import Progress
 from liger_core.retrieval import PrefixIndex, evaluate_sums, finish, metric_names
 from liger_core.sequences import Split
 
@@ -345,7 +344,8 @@ class Trainer:
         self._started, self._seconds_before = time.perf_counter(), state.seconds
         running: dict[str, torch.Tensor] = {}
         running_steps = 0
-        meter = ProgressMeter(cfg.max_steps, state.step, self.rank == 0, cfg.time_budget_minutes * 60)
+        meter = Progress("train", cfg.max_steps, "step", initial=state.step, enabled=self.rank == 0,
+                         budget_seconds=max(0.0, cfg.time_budget_minutes * 60 - state.seconds))
         self.model.train()
         while (reason := stop_reason(state, cfg, elapsed := self._elapsed())) is None:
             lr = self._set_lr(elapsed)
@@ -361,11 +361,12 @@ class Trainer:
             if state.step % cfg.eval_every == 0 or state.step == cfg.max_steps:
                 metrics.update(self._record_eval())
             state.seconds = self._seconds_before + time.perf_counter() - self._started
-            meter.update(state.step, metrics.get(self.watched), metrics.get("train_total_loss"), state.seconds)
+            meter.update(state.step, loss=metrics.get("train_total_loss"), latest_validation=metrics.get(self.watched))
             if metrics and self.rank == 0 and self.log is not None:
                 self.log(metrics, state.step)
             if state.step % cfg.checkpoint_every == 0:
                 self.save()
+        meter.close()
         return self._finish(reason)
 
     def _finish(self, reason: str) -> TrainResult:
@@ -383,39 +384,6 @@ class Trainer:
             model=self.model.cpu().eval(), step=state.step, best_metrics=state.best_metrics,
             history=state.history, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
             stopped_reason=reason, seconds=state.seconds, start_step=self.start_step, epochs=epochs)
-
-
-class ProgressMeter:
-    """A progress bar on a terminal; otherwise one log line every ``every_seconds`` (Airflow
-    and ``make run`` have no terminal, and a silent 20-minute stage looks hung)."""
-
-    def __init__(self, total: int, initial: int, enabled: bool, budget_seconds: float = 0.0,
-                 every_seconds: float = 30.0) -> None:
-        self.total, self.every, self.enabled = total, every_seconds, enabled
-        self.budget = budget_seconds
-        self.bar = tqdm(total=total, initial=initial, desc="train", unit="step",
-                        disable=not (enabled and sys.stderr.isatty()))
-        self.last_time = self.started = time.perf_counter()
-        self.initial, self.metric, self.loss = initial, None, None
-
-    def update(self, step: int, metric: float | None, loss: float | None, elapsed: float) -> None:
-        self.bar.update(step - self.bar.n)
-        self.metric = metric if metric is not None else self.metric
-        self.loss = loss if loss is not None else self.loss
-        now = time.perf_counter()
-        if not self.enabled or self.bar.disable is False or now - self.last_time < self.every:
-            return
-        rate = (step - self.initial) / max(now - self.started, 1e-9)
-        eta = (self.total - step) / rate if rate else float("inf")
-        if self.budget:
-            eta = min(eta, max(0.0, self.budget - elapsed))
-        logger.info("train step %d/%d, %.1f steps/s, ETA %.0f s, loss %s, latest validation %s",
-                    step, self.total, rate, eta, _fmt(self.loss), _fmt(self.metric))
-        self.last_time = now
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split,

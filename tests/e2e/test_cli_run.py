@@ -48,6 +48,9 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "liger_retrain succeeded" in out and "liger_nightly succeeded" in out
+    # each task's start and end stream to the terminal while the DAG runs
+    streamed = out[out.index("running liger_retrain"):out.index("liger_retrain succeeded")]
+    assert f"  ingest started for ds={DS}" in streamed and re.search(r"  train done in \d+ s", streamed)
     for stage in ("ingest", "embed_items", "rqvae_train", "build_sequences", "train", "evaluate",
                   "semantic_ids_assign", "recommend", "publish"):
         assert f"  {stage} " in out, stage
