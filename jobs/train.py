@@ -23,6 +23,7 @@ from liger_core.catalog import Catalog
 from liger_core.config import Settings, ranking_metric
 from liger_core.model import LigerModel
 from liger_core.model_registry import register_recommender
+from liger_core.plots import training_curve_figure
 from liger_core.recommender import Recommender
 from liger_core.sequences import Split, build_split
 from liger_core.trainer import TrainResult, train
@@ -115,6 +116,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "validation_curve": _curve(summary["history"], settings),
                  **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+        if stats["validation_curve"]:
+            watched = ranking_metric(settings.model.mode, settings.train.early_stop_metric)
+            tracking.log_figure(training_curve_figure(stats["validation_curve"], watched), "plots/training_curve.png")
     return stats
 
 

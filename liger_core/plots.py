@@ -37,3 +37,12 @@ def hybrid_sweep_figure(sweep) -> plt.Figure:
         axis.legend()
     figure.tight_layout()
     return figure
+
+
+def training_curve_figure(curve: list[dict], metric: str) -> plt.Figure:
+    """The watched validation metric at every evaluation of a recommender training run."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([point["step"] for point in curve], [point[metric] for point in curve], marker="o")
+    axis.set(xlabel="step", ylabel=metric, title="Recommender validation during training")
+    figure.tight_layout()
+    return figure

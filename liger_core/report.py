@@ -8,6 +8,7 @@ import pandas as pd
 
 from liger_core.config import Settings
 from liger_core.evaluation import hybrid_sweep_table, results_table
+from liger_core.secrets import redact_uri
 from liger_core.sql_catalog import query, register_duckdb_views
 from liger_core.tracking import configure
 
@@ -37,10 +38,29 @@ def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
             if k.startswith("metrics.") and pd.notna(v)}
 
 
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def where_to_look(settings: Settings, runs: pd.DataFrame) -> list[str]:
+    """How to open each stage's MLflow run page, and where its plots are."""
+    uri = settings.tracking_uri
+    server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+    lines = ["", "Where to look:"]
+    if server == LOCAL_UI:
+        lines.append(f"  MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri_shown}  (then the links)")
+    client = mlflow.MlflowClient()
+    for row in runs.itertuples():
+        lines.append(f"  {row.stage:<22} {redact_uri(server)}/#/experiments/{row.experiment_id}/runs/{row.run_id}")
+        plots = [a.path for a in client.list_artifacts(row.run_id, "plots") if a.path.endswith(".png")]
+        lines += [f"    plot: {row.artifact_uri}/{path}" for path in plots]
+    return lines
+
+
 def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: list[int]) -> str:
     lines = [f"LIGER pipeline report, ds={ds}, profile={settings.profile}", "", "Stage timings (s):"]
     for row in runs.itertuples():
         lines.append(f"  {row.stage:<22} {row.seconds:>8.1f}  {row.status}")
+    lines += where_to_look(settings, runs)
     metrics = evaluation_metrics(runs)
     if metrics:
         lines += ["", "Evaluation (test split):",

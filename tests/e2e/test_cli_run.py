@@ -57,6 +57,10 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     # the evaluation table, with the training-free baselines beside the model
     assert re.search(r"cold-start\s+hybrid\s", out) and re.search(r"in-set\s+transition3\s", out)
     assert "Example query (sql/queries/source_mix.sql, DuckDB)" in out
+    # the report points at every stage's run page and at the plots
+    assert "Where to look:" in out and "/#/experiments/" in out
+    assert {p for p in ("training_curve.png", "hybrid_vs_K.png", "code_usage.png") if f"/plots/{p}" in out} == {
+        "training_curve.png", "hybrid_vs_K.png", "code_usage.png"}
     print(out)  # the report, for the CI log
 
     warehouse = home / "var" / "warehouse"

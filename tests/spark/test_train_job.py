@@ -45,6 +45,7 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
     assert inputs == {f"user_sequences/ds={DS}": "training", f"items/ds={DS}": "training",
                       f"item_embeddings/ds={DS}": "training",
                       f"semantic_ids/ds={DS}/rqvae_version={stats['rqvae_version']}": "training"}
+    assert [a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")] == ["plots/training_curve.png"]
 
 
 def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, prepared):
