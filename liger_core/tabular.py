@@ -1,9 +1,11 @@
 """Reading the generic tabular source (TSV / CSV, optionally gzipped, or Parquet) into strings.
 
-Every physical line of a delimited file is one record, and comes back either as a row (all
-values as strings, plus ``line_no`` that keeps the source order) or as a rejected row with a
-reason. One record per line is what lets a defect stay local: an unbalanced quote is that
-line's ``unbalanced_quote``, not a field that swallows the records after it, and a huge field
+Every physical line of a delimited file is one record (a quoted field may hold line breaks:
+such a record spans the lines up to its closing quote, as long as none of them is a record of
+its own), and comes back either as a row (all values as strings, plus ``line_no`` of its
+first line, which keeps the source order) or as a rejected row with a reason. Records bounded
+by lines are what lets a defect stay local: an unbalanced quote is that line's
+``unbalanced_quote``, not a field that swallows the records after it, and a huge field
 is that line's ``oversize_field`` (decided later by the ingest rules), not a csv field-limit
 error that stops the file. Lines that are not UTF-8 are decoded with the fallback encoding
 (a legacy export, typically cp1252) and noted; lines that decode under neither are
@@ -28,6 +30,7 @@ from liger_core.errors import DataError
 REJECT_COLUMNS = ["line_no", "reason", "raw"]
 NOTE_COLUMNS = ["line_no", "field", "reason", "raw"]
 RAW_LIMIT = 1_000
+MAX_RECORD_LINES = 20  # a quoted field may span lines; beyond this, the quote is unbalanced
 _DELIMITERS = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ","}
 # Field size is the ingest rules' business (``oversize_field``), not the csv module's.
 csv.field_size_limit(2**31 - 1)
@@ -121,14 +124,21 @@ def _read_delimited(path: Path, delimiter: str, fallback: str | None) -> TableRe
     line_nos: list[int] = []
     rejects: list[tuple[int, str, str]] = []
     notes: list[tuple[int, str, str, str]] = []
-    for line_no, line in enumerate(lines[header_line + 1:], start=header_line + 2):
+    width, index = len(header), header_line + 1
+    while index < len(lines):
+        line_no, line = index + 1, lines[index]
+        index += 1
         if not line.strip():
             continue
         text, note = _decode(line, fallback)
         if text is None:
             rejects.append((line_no, "non_utf8", _escaped(line)))
             continue
-        reason, record = _parse(text, delimiter, len(header))
+        reason, record = _parse(text, delimiter, width)
+        if reason == "unbalanced_quote":
+            joined = _quoted_newlines(text, lines, index, delimiter, width, fallback)
+            if joined is not None:
+                text, record, index, reason = joined[0], joined[1], joined[2], None
         if reason:
             rejects.append((line_no, reason, text[:RAW_LIMIT]))
             continue
@@ -139,6 +149,24 @@ def _read_delimited(path: Path, delimiter: str, fallback: str | None) -> TableRe
     frame = pd.DataFrame(rows, columns=header, dtype="string")
     frame.insert(0, "line_no", pd.Series(line_nos, dtype="int64"))
     return TableRead(frame, rejects_frame(rejects), notes_frame(notes))
+
+
+def _quoted_newlines(text: str, lines: list[bytes], index: int, delimiter: str, width: int,
+                     fallback: str | None) -> tuple[str, list[str], int] | None:
+    """A quoted field may hold line breaks: join the following lines while none of them is a
+    record of its own, up to ``MAX_RECORD_LINES``. Returns (text, fields, next index), or None
+    when the quote never closes (then only the opening line is lost, as ``unbalanced_quote``)."""
+    for end in range(index, min(index + MAX_RECORD_LINES - 1, len(lines))):
+        more, _ = _decode(lines[end], fallback)
+        if more is None or _parse(more, delimiter, width)[0] is None:
+            return None  # the next line stands alone: the quote was never meant to span it
+        text = f"{text}\n{more}"
+        reason, record = _parse(text, delimiter, width)
+        if reason is None:
+            return text, record, end + 1
+        if reason != "unbalanced_quote":
+            return None
+    return None
 
 
 def _decode(line: bytes, fallback: str | None) -> tuple[str | None, str | None]:

@@ -125,6 +125,18 @@ def test_unbalanced_quote_rejects_its_line_and_loses_no_following_record(tmp_pat
     assert result.read["items"] == 6
 
 
+def test_a_quoted_field_with_a_line_break_is_one_record(tmp_path):
+    """As in the Beauty items file (B0001ZYL3Q): valid CSV quoting, kept whole."""
+    (tmp_path / "items.tsv").write_text("item_id\ttitle\tbrand\n"
+                                        'A1\t"Cream\nVanilla"\tLumi\n'
+                                        "A2\tBalm\tOra\n")
+    write_tsv(tmp_path / "events.tsv", EVENTS[:1] + [("u1", "A1", "1300000000"), ("u1", "A2", "1300000001")])
+    result = run_ingest(tmp_path)
+    assert result.quarantine_counts() == {}
+    assert result.items["title"].tolist() == ["Cream\nVanilla", "Balm"]
+    assert result.items["line_no"].tolist() == [2, 4] and result.read["items"] == 2
+
+
 def test_invalid_prices_are_nulled_noted_and_never_rendered(tmp_path):
     rows = [ITEMS[0], ("A1", "Gel", "", "", "-5.0"), ("A2", "Soap", "", "", "NaN"),
             ("A3", "Wax", "", "", "cheap"), ("A4", "Oil", "", "", "$3.50"), ("A5", "Foam", "", "", "inf")]
