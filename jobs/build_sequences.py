@@ -49,7 +49,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         def validate(staged: DataFrame) -> None:
             validate_frame("user_sequences", sequence_summary(staged.toPandas(), known),
-                           user_sequences_suite())
+                           user_sequences_suite(), settings.paths.state_dir)
 
         warehouse.write(sequences, "user_sequences", ds, validate=validate)
         lengths = warehouse.read("user_sequences", ds).select(F.size("items").alias("n")).toPandas()["n"]

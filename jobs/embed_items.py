@@ -51,7 +51,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
         started = time.perf_counter()
-        warehouse.write(output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim))
+        warehouse.write(output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir))
         seconds = time.perf_counter() - started
         stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
                  "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,
@@ -60,10 +60,10 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     return stats
 
 
-def _validate(staged: DataFrame, items: DataFrame, dim: int) -> None:
+def _validate(staged: DataFrame, items: DataFrame, dim: int, gx_project: str) -> None:
     frame = staged.select("item_idx", "text_hash", "embedding").toPandas()
     item_idx = [row.item_idx for row in items.select("item_idx").collect()]
-    validate_frame("item_embeddings", embedding_summary(frame), item_embeddings_suite(item_idx, dim))
+    validate_frame("item_embeddings", embedding_summary(frame), item_embeddings_suite(item_idx, dim), gx_project)
 
 
 def main(argv: list[str] | None = None) -> int:

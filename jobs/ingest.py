@@ -37,9 +37,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         events = events[["user_id", "item_id", "item_idx", "ts", "event_seq"]]
 
         ts = events["ts"]
-        validate_frame("items", items, items_suite())
+        validate_frame("items", items, items_suite(), settings.paths.state_dir)
         validate_frame("interactions", events,
-                       interactions_suite(items["item_id"], ts.min(), ts.max()))
+                       interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir)
 
         warehouse.write(spark.createDataFrame(items), "items", ds)
         warehouse.write(spark.createDataFrame(events), "interactions", ds)

@@ -63,7 +63,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=k)
         started = time.perf_counter()
         warehouse.write(table, "recommendations", ds,
-                        validate=lambda staged: _validate(staged, inputs.item_ids, expected))
+                        validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir))
         seconds = time.perf_counter() - started
         bundle.unpersist()
         written = warehouse.read("recommendations", ds)
@@ -86,10 +86,11 @@ def _available_per_user(sequences: pd.DataFrame, candidates: set[int], window: i
     return pd.Series(len(candidates) - pd.Series(seen).to_numpy(), index=sequences["user_id"].to_numpy())
 
 
-def _validate(staged: DataFrame, item_ids, expected: pd.Series) -> None:
+def _validate(staged: DataFrame, item_ids, expected: pd.Series, gx_project: str) -> None:
     frame = staged.select("user_id", "rank", "item_id", "score", "source", "model_version").toPandas()
-    validate_frame("recommendations", frame, recommendations_suite(item_ids, SOURCES))
-    validate_frame("recommendations_per_user", recommendation_summary(frame, expected), recommendation_user_suite())
+    validate_frame("recommendations", frame, recommendations_suite(item_ids, SOURCES), gx_project)
+    validate_frame("recommendations_per_user", recommendation_summary(frame, expected), recommendation_user_suite(),
+                   gx_project)
     missing = set(expected[expected > 0].index) - set(frame["user_id"])
     if missing:
         raise DataError(f"{len(missing)} users got no recommendations (e.g. {sorted(missing)[:3]})")

@@ -114,7 +114,7 @@ def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehou
         validate=lambda staged: validate_frame(
             "semantic_ids", semantic_id_summary(staged.toPandas()),
             semantic_ids_suite(current, settings.rqvae.levels, settings.rqvae.codebook_size,
-                               settings.semantic_ids.max_collisions)))
+                               settings.semantic_ids.max_collisions), settings.paths.state_dir))
     prefixes = np.asarray([c[: settings.rqvae.levels] for c in table["codes"]])
     metrics = quality_metrics(prefixes, settings.rqvae.codebook_size, recon_mse=float("nan"))
     metrics.pop("recon_mse")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import mlflow
 import pandas as pd
@@ -39,6 +41,7 @@ def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
 
 
 LOCAL_UI = "http://127.0.0.1:5000"
+DATA_DOCS = "gx/uncommitted/data_docs/local_site/index.html"  # under the state folder
 
 
 def where_to_look(settings: Settings, runs: pd.DataFrame) -> list[str]:
@@ -53,6 +56,9 @@ def where_to_look(settings: Settings, runs: pd.DataFrame) -> list[str]:
         lines.append(f"  {row.stage:<22} {redact_uri(server)}/#/experiments/{row.experiment_id}/runs/{row.run_id}")
         plots = [a.path for a in client.list_artifacts(row.run_id, "plots") if a.path.endswith(".png")]
         lines += [f"    plot: {row.artifact_uri}/{path}" for path in plots]
+    docs = Path(settings.paths.state_dir) / DATA_DOCS
+    if docs.is_file():
+        lines.append(f"  Great Expectations Data Docs: {docs}")
     return lines
 
 

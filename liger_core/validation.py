@@ -1,15 +1,20 @@
 """Great Expectations suites for every table boundary (DESIGN §6).
 
 A stage validates what it is about to commit; a failed suite raises ``ValidationFailed``
-with one line per broken expectation, and the stage commits nothing.
+with one line per broken expectation, and the stage commits nothing. Each boundary is a GX
+ValidationDefinition run by its own Checkpoint, in a file-backed project under the state
+folder, so results are stored and the Data Docs pages can be opened after a run.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+from pathlib import Path
 from typing import Iterable, Sequence
 
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -18,6 +23,7 @@ from liger_core.errors import ValidationFailed
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx  # noqa: E402  (must follow the analytics switch)
 from great_expectations import expectations as gxe  # noqa: E402
+from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -179,20 +185,41 @@ def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectation]) -> int:
-    """Run ``suite`` on ``frame``; returns the number of expectations checked."""
-    context = gx.get_context(mode="ephemeral")
+def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectation],
+                   project_dir: str | Path | None = None) -> int:
+    """Run ``suite`` on ``frame`` through the table boundary's Checkpoint; returns the number
+    of expectations checked. With ``project_dir`` the GX project is file-backed there
+    (``<project_dir>/gx``): suite, ValidationDefinition and Checkpoint are stored, every result
+    is kept and the Data Docs site (``gx/uncommitted/data_docs/local_site/index.html``) is
+    updated. The result JSON also goes to the active MLflow run as ``validation/<table>.json``."""
+    context = (gx.get_context(mode="file", project_root_dir=str(project_dir)) if project_dir is not None
+               else gx.get_context(mode="ephemeral"))
     context.variables.progress_bars = {"globally": False}
-    asset = context.data_sources.add_pandas(f"{table}_source").add_dataframe_asset(table)
-    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
-        batch_parameters={"dataframe": frame})
-    expectation_suite = gx.ExpectationSuite(name=f"{table}_suite")
-    for expectation in suite:
-        expectation_suite.add_expectation(expectation)
-    result = batch.validate(expectation_suite)
+    expectation_suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=f"{table}_suite", expectations=[copy.copy(e) for e in suite]))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=table, data=_whole_frame(context, table), suite=expectation_suite))
+    actions = [UpdateDataDocsAction(name="update_data_docs")] if project_dir is not None else []
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(name=f"{table}_checkpoint", validation_definitions=[definition], actions=actions,
+                      result_format="SUMMARY"))
+    result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
+    if mlflow.active_run() is not None:
+        mlflow.log_dict(result.describe_dict(), f"validation/{table}.json")
     if not result.success:
         raise ValidationFailed(_report(table, len(frame), result.results))
     return len(suite)
+
+
+def _whole_frame(context, table: str):
+    """The table's dataframe batch definition, created on first use in a stored project."""
+    name = f"{table}_source"
+    source = (context.data_sources.get(name) if name in context.data_sources.all()
+              else context.data_sources.add_pandas(name))
+    asset = source.get_asset(table) if table in source.get_asset_names() else source.add_dataframe_asset(table)
+    if "all" in [definition.name for definition in asset.batch_definitions]:
+        return asset.get_batch_definition("all")
+    return asset.add_batch_definition_whole_dataframe("all")
 
 
 def _report(table: str, rows: int, results) -> str:

@@ -59,6 +59,7 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     assert "Example query (sql/queries/source_mix.sql, DuckDB)" in out
     # the report points at every stage's run page and at the plots
     assert "Where to look:" in out and "/#/experiments/" in out
+    assert f"Great Expectations Data Docs: {home}/var/gx/uncommitted/data_docs/local_site/index.html" in out
     assert {p for p in ("training_curve.png", "hybrid_vs_K.png", "code_usage.png") if f"/plots/{p}" in out} == {
         "training_curve.png", "hybrid_vs_K.png", "code_usage.png"}
     print(out)  # the report, for the CI log

@@ -1,3 +1,6 @@
+import json
+
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,3 +91,26 @@ def test_semantic_id_codes_are_bounded_per_position():
     with pytest.raises(ValidationFailed) as err:  # two items, one ID
         validate_frame("semantic_ids", semantic_ids([1, 3, 0], [1, 3, 0]), suite)
     assert "expect_column_values_to_be_unique {'column': 'sid'}" in str(err.value)
+
+
+def test_a_stored_project_keeps_every_result_and_updates_data_docs(tmp_path):
+    from great_expectations import expectations as gxe
+
+    suite = [gxe.ExpectColumnValuesToNotBeNull(column="item_id")]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
+    try:
+        with mlflow.start_run() as run:
+            validate_frame("items", pd.DataFrame({"item_id": ["a", "b"]}), suite, tmp_path)
+            with pytest.raises(ValidationFailed, match="validation of 'items' failed"):
+                validate_frame("items", pd.DataFrame({"item_id": ["a", None]}), suite, tmp_path)
+        logged = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/validation/items.json"))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert logged["success"] is False  # the latest result of the boundary, as an artifact of the stage run
+    project = tmp_path / "gx"
+    assert (project / "checkpoints" / "items_checkpoint.json").is_file()
+    assert (project / "validation_definitions" / "items.json").is_file()
+    stored = list((project / "uncommitted" / "validations").rglob("*.json"))
+    assert len(stored) == 2  # both runs kept
+    docs = project / "uncommitted" / "data_docs" / "local_site"
+    assert (docs / "index.html").is_file() and len(list((docs / "validations").rglob("*.html"))) == 2
