@@ -98,6 +98,7 @@ def test_a_stored_project_keeps_every_result_and_updates_data_docs(tmp_path):
 
     suite = [gxe.ExpectColumnValuesToNotBeNull(column="item_id")]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
+    mlflow.set_experiment("validation-test")  # not an experiment id an earlier test left active
     try:
         with mlflow.start_run() as run:
             validate_frame("items", pd.DataFrame({"item_id": ["a", "b"]}), suite, tmp_path)
