@@ -116,9 +116,10 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "validation_curve": _curve(summary["history"], settings),
                  **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
-        if stats["validation_curve"]:
-            watched = ranking_metric(settings.model.mode, settings.train.early_stop_metric)
-            tracking.log_figure(training_curve_figure(stats["validation_curve"], watched), "plots/training_curve.png")
+        curve = stats["validation_curve"]
+        if curve:
+            watched = next(key for key in curve[0] if key != "step")  # the metric _curve recorded
+            tracking.log_figure(training_curve_figure(curve, watched), "plots/training_curve.png")
     return stats
 
 
