@@ -21,7 +21,7 @@ from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
-from liger_core.validation import sequence_summary, user_sequences_suite, validate_frame
+from liger_core.validation import user_sequences_suite, validate_frame
 
 log = logging.getLogger("liger.sequences")
 
@@ -38,18 +38,29 @@ def user_sequences(events: DataFrame) -> DataFrame:
                           F.col("events.item_idx").alias("items"), F.col("events.ts").alias("ts"))
 
 
+def sequence_summary(sequences: DataFrame, known_items: DataFrame) -> DataFrame:
+    """Per user, computed in Spark: list lengths, items missing from ``known_items``
+    (item_idx) and whether ts never goes back; what ``user_sequences_suite`` checks."""
+    unknown = (sequences.select("user_id", F.explode("items").alias("item_idx"))
+               .join(known_items, "item_idx", "left_anti").groupBy("user_id").count())
+    return (sequences.join(unknown, "user_id", "left")
+            .select("user_id", "user_idx", F.size("items").alias("n_items"), F.size("ts").alias("n_ts"),
+                    F.coalesce("count", F.lit(0)).alias("unknown_items"),
+                    (F.col("ts") == F.array_sort("ts")).alias("ts_sorted")))
+
+
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     require(warehouse, ds, "interactions", "items")
     with tracking.stage_run(settings, "build_sequences", ds):
         events = warehouse.read("interactions", ds).select("user_id", "item_idx", "ts", "event_seq")
-        known = {row.item_idx for row in warehouse.read("items", ds).select("item_idx").collect()}
+        known = warehouse.read("items", ds).select("item_idx")
         sequences = user_sequences(events)
 
         def validate(staged: DataFrame) -> None:
-            validate_frame("user_sequences", sequence_summary(staged.toPandas(), known),
-                           user_sequences_suite(), settings.paths.state_dir)
+            validate_frame("user_sequences", sequence_summary(staged, known), user_sequences_suite(),
+                           settings.paths.state_dir)
 
         warehouse.write(sequences, "user_sequences", ds, validate=validate)
         lengths = warehouse.read("user_sequences", ds).select(F.size("items").alias("n")).toPandas()["n"]

@@ -37,12 +37,13 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         events = events[["user_id", "item_id", "item_idx", "ts", "event_seq"]]
 
         ts = events["ts"]
+        events_table = spark.createDataFrame(events)  # validated in Spark, the large table
         validate_frame("items", items, items_suite(), settings.paths.state_dir)
-        validate_frame("interactions", events,
+        validate_frame("interactions", events_table,
                        interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir)
 
         warehouse.write(spark.createDataFrame(items), "items", ds)
-        warehouse.write(spark.createDataFrame(events), "interactions", ds)
+        warehouse.write(events_table, "interactions", ds)
         for table, rejected in result.quarantine.items():
             rejected = rejected.assign(source_file=raw.files.get(table, ""))
             warehouse.write(spark.createDataFrame(rejected, schema=_QUARANTINE_SCHEMA), f"quarantine/{table}", ds)

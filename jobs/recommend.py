@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from jobs.common import stage_main
 from jobs.inputs import load_model_inputs
@@ -27,8 +28,7 @@ from liger_core.errors import DataError
 from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender
 from liger_core.recommender import recommend_frames
 from liger_core.retrieval import SOURCES
-from liger_core.validation import (recommendation_summary, recommendation_user_suite, recommendations_suite,
-                                   validate_frame)
+from liger_core.validation import recommendation_user_suite, recommendations_suite, validate_frame
 
 log = logging.getLogger("liger.recommend")
 OUTPUT_SCHEMA = ("user_id string, rank int, item_id string, item_idx long, score double, source string, "
@@ -86,14 +86,31 @@ def _available_per_user(sequences: pd.DataFrame, candidates: set[int], window: i
     return pd.Series(len(candidates) - pd.Series(seen).to_numpy(), index=sequences["user_id"].to_numpy())
 
 
+def recommendation_summary(table: DataFrame, expected_rows: DataFrame) -> DataFrame:
+    """Per user, computed in Spark: rows, highest rank, whether scores never rise with rank,
+    and the rows expected (``expected_rows``: user_id, expected_rows)."""
+    rise = F.col("score") - F.lag("score").over(Window.partitionBy("user_id").orderBy("rank"))
+    per_user = (table.select("user_id", "rank", rise.alias("rise")).groupBy("user_id")
+                .agg(F.count("*").alias("n_rows"), F.max("rank").alias("max_rank"),
+                     (F.coalesce(F.max("rise"), F.lit(0.0)) <= 1e-9).alias("scores_sorted")))
+    return per_user.join(expected_rows, "user_id", "left")
+
+
 def _validate(staged: DataFrame, item_ids, expected: pd.Series, gx_project: str) -> None:
-    frame = staged.select("user_id", "rank", "item_id", "score", "source", "model_version").toPandas()
-    validate_frame("recommendations", frame, recommendations_suite(item_ids, SOURCES), gx_project)
-    validate_frame("recommendations_per_user", recommendation_summary(frame, expected), recommendation_user_suite(),
-                   gx_project)
-    missing = set(expected[expected > 0].index) - set(frame["user_id"])
-    if missing:
-        raise DataError(f"{len(missing)} users got no recommendations (e.g. {sorted(missing)[:3]})")
+    """Both suites on the staged table where it lies, then every user with candidates left
+    must have rows."""
+    rows = staged.select("user_id", "rank", "item_id", "score", "source", "model_version")
+    validate_frame("recommendations", rows, recommendations_suite(item_ids, SOURCES), gx_project)
+    expected_rows = staged.sparkSession.createDataFrame(
+        pd.DataFrame({"user_id": expected.index.astype(str), "expected_rows": expected.to_numpy().astype("int64")}))
+    validate_frame("recommendations_per_user", recommendation_summary(rows, expected_rows),
+                   recommendation_user_suite(), gx_project)
+    missing = (expected_rows.where(F.col("expected_rows") > 0)
+               .join(rows.select("user_id").distinct(), "user_id", "left_anti"))
+    count = missing.count()
+    if count:
+        sample = sorted(row.user_id for row in missing.limit(3).collect())
+        raise DataError(f"{count} users got no recommendations (e.g. {sample})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 A stage validates what it is about to commit; a failed suite raises ``ValidationFailed``
 with one line per broken expectation, and the stage commits nothing. Each boundary is a GX
 ValidationDefinition run by its own Checkpoint, in a file-backed project under the state
-folder, so results are stored and the Data Docs pages can be opened after a run.
+folder, so results are stored and the Data Docs pages can be opened after a run. Large
+tables are handed over as Spark DataFrames and checked where they lie, through GX's Spark
+data source; this module never imports Spark itself (DESIGN §3).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import copy
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import mlflow
 import numpy as np
@@ -112,7 +114,8 @@ def semantic_id_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def user_sequences_suite() -> list[gxe.Expectation]:
-    """Checked on ``sequence_summary``: no empty sequence, lists aligned, every item known."""
+    """Checked per user (user_id, user_idx, n_items, n_ts, unknown_items, ts_sorted): no empty
+    sequence, lists aligned, every item known, time never going back."""
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         *_not_null_unique("user_id", "user_idx"),
@@ -123,21 +126,8 @@ def user_sequences_suite() -> list[gxe.Expectation]:
     ]
 
 
-def sequence_summary(frame: pd.DataFrame, known_items: set[int]) -> pd.DataFrame:
-    """Per user: list lengths, items missing from the catalog, and whether ts is non-decreasing."""
-    return pd.DataFrame({
-        "user_id": frame["user_id"].to_numpy(),
-        "user_idx": frame["user_idx"].to_numpy(),
-        "n_items": [len(items) for items in frame["items"]],
-        "n_ts": [len(ts) for ts in frame["ts"]],
-        "unknown_items": [sum(int(i) not in known_items for i in items) for items in frame["items"]],
-        "ts_sorted": [bool(np.all(np.diff(np.asarray(ts, dtype="datetime64[us]").astype(np.int64)) >= 0))
-                      for ts in frame["ts"]],
-    })
-
-
 def recommendations_suite(item_ids: Iterable[str], sources: Sequence[str]) -> list[gxe.Expectation]:
-    """Row checks plus per-user checks on ``recommendation_summary``."""
+    """Row checks; ``recommendation_user_suite`` checks the per-user summary."""
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
@@ -152,25 +142,13 @@ def recommendations_suite(item_ids: Iterable[str], sources: Sequence[str]) -> li
 
 
 def recommendation_user_suite() -> list[gxe.Expectation]:
+    """Per user (user_id, n_rows, max_rank, expected_rows, scores_sorted): K rows, or fewer
+    when the user's catalog minus history has fewer than K items, ranked 1..n by falling score."""
     return [
         gxe.ExpectColumnPairValuesToBeEqual(column_A="n_rows", column_B="expected_rows"),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="n_rows", column_B="max_rank"),
         gxe.ExpectColumnValuesToBeInSet(column="scores_sorted", value_set=[True]),
     ]
-
-
-def recommendation_summary(frame: pd.DataFrame, expected_rows: pd.Series) -> pd.DataFrame:
-    """Per user: rows, highest rank, whether scores fall as rank rises, and the rows expected
-    (K, or fewer when the user's catalog minus history has fewer than K items)."""
-    ordered = frame.sort_values(["user_id", "rank"])
-    grouped = ordered.groupby("user_id", sort=True)
-    summary = pd.DataFrame({
-        "n_rows": grouped.size(),
-        "max_rank": grouped["rank"].max(),
-        "scores_sorted": grouped["score"].apply(lambda s: bool(np.all(np.diff(s.to_numpy()) <= 1e-9))),
-    })
-    summary["expected_rows"] = expected_rows.reindex(summary.index).to_numpy()
-    return summary.reset_index()
 
 
 def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,10 +163,10 @@ def embedding_summary(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectation],
+def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
                    project_dir: str | Path | None = None) -> int:
-    """Run ``suite`` on ``frame`` through the table boundary's Checkpoint; returns the number
-    of expectations checked. With ``project_dir`` the GX project is file-backed there
+    """Run ``suite`` on ``frame`` (pandas, or Spark: validated in Spark, never collected)
+    through the table boundary's Checkpoint; returns the number of expectations checked. With ``project_dir`` the GX project is file-backed there
     (``<project_dir>/gx``): suite, ValidationDefinition and Checkpoint are stored, every result
     is kept and the Data Docs site (``gx/uncommitted/data_docs/local_site/index.html``) is
     updated. The result JSON also goes to the active MLflow run as ``validation/<table>.json``."""
@@ -198,7 +176,8 @@ def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectat
     expectation_suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=f"{table}_suite", expectations=[copy.copy(e) for e in suite]))
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=table, data=_whole_frame(context, table), suite=expectation_suite))
+        gx.ValidationDefinition(name=table, data=_whole_frame(context, table, _is_spark(frame)),
+                                suite=expectation_suite))
     actions = [UpdateDataDocsAction(name="update_data_docs")] if project_dir is not None else []
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(name=f"{table}_checkpoint", validation_definitions=[definition], actions=actions,
@@ -207,15 +186,22 @@ def validate_frame(table: str, frame: pd.DataFrame, suite: Sequence[gxe.Expectat
     if mlflow.active_run() is not None:
         mlflow.log_dict(result.describe_dict(), f"validation/{table}.json")
     if not result.success:
-        raise ValidationFailed(_report(table, len(frame), result.results))
+        rows = frame.count() if _is_spark(frame) else len(frame)
+        raise ValidationFailed(_report(table, rows, result.results))
     return len(suite)
 
 
-def _whole_frame(context, table: str):
+def _is_spark(frame: Any) -> bool:
+    return type(frame).__module__.startswith("pyspark.")
+
+
+def _whole_frame(context, table: str, spark: bool):
     """The table's dataframe batch definition, created on first use in a stored project."""
-    name = f"{table}_source"
-    source = (context.data_sources.get(name) if name in context.data_sources.all()
-              else context.data_sources.add_pandas(name))
+    name = f"{table}_{'spark' if spark else 'pandas'}"
+    if name in context.data_sources.all():
+        source = context.data_sources.get(name)
+    else:
+        source = context.data_sources.add_spark(name) if spark else context.data_sources.add_pandas(name)
     asset = source.get_asset(table) if table in source.get_asset_names() else source.add_dataframe_asset(table)
     if "all" in [definition.name for definition in asset.batch_definitions]:
         return asset.get_batch_definition("all")
