@@ -132,6 +132,15 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, *kv, attn_mask=mask, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
+    def one_query(self, x: Tensor, kv: tuple[Tensor, Tensor]) -> Tensor:
+        """``forward`` for one query token per row ``x`` [R, 1, d] and no mask, elementwise:
+        the fused kernel's setup per (row, head) costs more than a handful of keys."""
+        rows, _, d = x.shape
+        q = self.q(x).view(rows, self.heads, 1, -1)
+        keys, values = kv
+        weights = ((q * keys).sum(-1, keepdim=True) * q.shape[-1] ** -0.5).softmax(2)
+        return self.out((weights * values).sum(2).reshape(rows, 1, d))
+
 
 class Block(nn.Module):
     """Pre-norm Transformer block: self-attention, optional cross-attention, feed-forward.
@@ -155,6 +164,22 @@ class Block(nn.Module):
         memory is never copied per beam."""
         h = self.norm1(x)
         x = x + self.dropout(self.attn(h, self.attn.keys_values(h), mask, causal))
+        return self._cross_and_ff(x, memory, layer)
+
+    def step(self, x: Tensor, past: tuple[Tensor, Tensor] | None, memory: DecoderMemory,
+             layer: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``forward`` for one new token per row, ``x`` [R, 1, d], whose row's earlier tokens
+        left their self-attention keys/values in ``past`` ([R, heads, s, d_head] each): the
+        last position of the causal pass without recomputing the prefix. Returns the token's
+        output and the keys/values including it."""
+        h = self.norm1(x)
+        k, v = self.attn.keys_values(h)
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        x = x + self.dropout(self.attn.one_query(h, (k, v)))
+        return self._cross_and_ff(x, memory, layer), (k, v)
+
+    def _cross_and_ff(self, x: Tensor, memory: DecoderMemory | None, layer: int) -> Tensor:
         if self.cross is not None and memory is not None:
             rows, t, d = x.shape
             users = memory.mask.shape[0]
@@ -169,6 +194,20 @@ class DecoderMemory(NamedTuple):
 
     kv: list[tuple[Tensor, Tensor]]  # per decoder layer: cross-attention keys, values
     mask: Tensor  # [B, 1, 1, T] bool, True for real (non-padding) tokens
+
+
+class DecoderCache(NamedTuple):
+    """Self-attention keys and values of the tokens each row has decoded so far."""
+
+    kv: list[tuple[Tensor, Tensor]]  # per decoder layer: [R, heads, s, d_head] keys, values
+
+    def select(self, users: int, rows: Tensor) -> DecoderCache:
+        """The cache for ``rows`` [users, G]: user u's new g-th row continues its old row
+        rows[u, g] (old rows user-major, any number per user)."""
+        def pick(t: Tensor) -> Tensor:
+            per_user = t.view(users, -1, *t.shape[1:])
+            return per_user[torch.arange(users, device=t.device)[:, None], rows].flatten(0, 1)
+        return DecoderCache([(pick(k), pick(v)) for k, v in self.kv])
 
 
 def causal_item_mask(present: Tensor, tokens_per_item: int) -> Tensor:
@@ -293,10 +332,28 @@ class LigerModel(nn.Module):
 
     def next_code_logits(self, memory: DecoderMemory, prefix: Tensor) -> Tensor:
         """Float32 logits [B * G, code_sizes[s]] of code s given ``prefix`` [B * G, s]: G
-        candidate prefixes (beams) per user, user-major, all reading the same memory."""
+        candidate prefixes (beams) per user, user-major, all reading the same memory. The
+        whole prefix is decoded: the reference that ``decode_step`` reproduces."""
         level = prefix.shape[1]
         states = self._decode(memory, self._decoder_inputs(prefix))
         return self.code_heads[level](states[:, -1]).float()
+
+    def decode_step(self, memory: DecoderMemory, level: int, last_code: Tensor | None,
+                    cache: DecoderCache | None) -> tuple[Tensor, DecoderCache]:
+        """``next_code_logits`` one token at a time: float32 logits [R, code_sizes[level]] for
+        R rows (user-major, as there) whose code at ``level - 1`` is ``last_code`` [R] (None at
+        level 0: the BOS token) and whose earlier tokens are in ``cache``. The caller reorders
+        the returned cache when beams change parents (``DecoderCache.select``)."""
+        if level == 0:
+            x = self.bos.expand(memory.mask.shape[0], 1, -1)
+        else:
+            x = self.code_emb(last_code + self.offsets[level - 1])[:, None]
+        x = self.dropout(self.dec_in_norm(x + self.step_emb.weight[level]))
+        kv = []
+        for layer, block in enumerate(self.decoder):
+            x, layer_kv = block.step(x, cache.kv[layer] if cache is not None else None, memory, layer)
+            kv.append(layer_kv)
+        return self.code_heads[level](self.dec_norm(x[:, 0])).float(), DecoderCache(kv)
 
     def item_vectors(self, text: Tensor, rows: Tensor | None = None) -> Tensor:
         """Unit-norm dense vectors [N, d] of items with text embeddings ``text`` [N, D] at

@@ -97,7 +97,9 @@ def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, bea
 
     At each level a beam may only extend its prefix by a code the index allows, so no
     invalid ID is ever produced. Beams start as one live beam per user (the others at
-    -inf), so fewer than ``beams`` live candidates simply leave -1 padding at the end.
+    -inf), so fewer than ``beams`` live candidates simply leave -1 padding at the end. The
+    decoder runs one token per beam and level on a key/value cache (``decode_step``), and
+    level 0, where every beam is the BOS token, once per user.
     """
     batch, width = encoded.memory.shape[0], beams
     memory = model.decoder_memory(encoded)
@@ -106,18 +108,22 @@ def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, bea
     scores[:, 0] = 0.0
     nodes = torch.full((batch, width), -1, dtype=torch.long, device=device)
     nodes[:, 0] = 0
-    prefix = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
+    last_code, cache = None, None
     for level, size in enumerate(index.code_sizes):
-        logits = model.next_code_logits(memory, prefix.flatten(0, 1))
+        logits, cache = model.decode_step(memory, level, last_code, cache)
+        log_prob = logits.log_softmax(-1)
+        if level == 0:
+            log_prob = log_prob.repeat_interleave(width, 0)
         child = index.children(level, nodes.flatten())
-        total = scores.reshape(-1, 1) + logits.log_softmax(-1)
+        total = scores.reshape(-1, 1) + log_prob
         total = total.masked_fill(child < 0, -torch.inf).view(batch, width * size)
         scores, flat = total.topk(width, dim=1)
         parent = torch.div(flat, size, rounding_mode="floor")
         nodes = child.view(batch, width * size).gather(1, flat)
         nodes = nodes.masked_fill(scores == -torch.inf, -1)
-        prefix = torch.cat([prefix.gather(1, parent[..., None].expand(-1, -1, level)),
-                            (flat % size)[..., None]], dim=2)
+        last_code = (flat % size).flatten()
+        if level + 1 < len(index.code_sizes):
+            cache = cache.select(batch, parent if level else torch.zeros_like(parent))
     ranked = Ranked(nodes, scores)
     return ranked if exclude is None else _drop_excluded(ranked, exclude)
 

@@ -173,3 +173,24 @@ def test_encoder_state_at_a_slot_ignores_later_items():
     n_codes = len(CODE_SIZES)
     assert torch.allclose(a[:, : 2 * n_codes], b[:, : 2 * n_codes], atol=1e-6)
     assert not torch.allclose(a[:, 2 * n_codes :], b[:, 2 * n_codes :])
+
+
+def test_cached_decoding_equals_decoding_the_whole_prefix():
+    """decode_step with its key/value cache, rows reordered between levels as a beam search
+    reorders them, gives next_code_logits' logits at every level."""
+    items, model = make_items(), make_model("liger", decoder_layers=3).eval()
+    memory = model.decoder_memory(model.encode(torch.tensor([[1, 2, 3], [-1, 4, 5]]), items))
+    users, per_user = 2, 3
+    prefix = torch.zeros(users * per_user, 0, dtype=torch.long)
+    logits, cache = model.decode_step(memory, 0, None, None)  # one BOS row per user
+    cache = cache.select(users, torch.zeros(users, per_user, dtype=torch.long))
+    assert torch.allclose(logits, model.next_code_logits(memory, prefix[::per_user]), atol=1e-5)
+    generator = torch.Generator().manual_seed(0)
+    for level in range(1, len(CODE_SIZES)):
+        codes = torch.randint(0, CODE_SIZES[level - 1], (users * per_user,), generator=generator)
+        prefix = torch.cat([prefix, codes[:, None]], 1)
+        logits, cache = model.decode_step(memory, level, codes, cache)
+        assert torch.allclose(logits, model.next_code_logits(memory, prefix), atol=1e-5)
+        parents = torch.tensor([[2, 0, 0], [1, 1, 2]])  # each user's rows continue these rows
+        cache = cache.select(users, parents)
+        prefix = prefix.view(users, per_user, -1)[torch.arange(users)[:, None], parents].flatten(0, 1)
