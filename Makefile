@@ -9,7 +9,7 @@ PROFILE ?= cpu
 ARGS   ?=
 
 .PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen \
-        bench-inference bench-scaling clean
+        bench-inference bench-serving bench-scaling clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-screen: setup  ## short equal-time training screens, ARGS="--config 'a=1,b
 
 bench-inference: setup  ## production hybrid vs naive beam vs dense scoring, champion model of DS
 	$(BIN)/python -m benchmarks.inference_speed --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-serving: setup  ## paper-size production hybrid vs HF T5 beam generate of the same size, one run
+	$(BIN)/python -m benchmarks.serving_peer --profile gpu $(ARGS)
 
 bench-scaling: setup  ## synthetic 12k / 100k / 1M catalogs: assignment, index build, per-user time
 	$(BIN)/python -m benchmarks.scaling --profile $(PROFILE) $(ARGS)

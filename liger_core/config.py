@@ -238,7 +238,7 @@ class RecommendConfig(_Section):
     k: int = Field(20, ge=1)
     beams: int = Field(20, ge=1)
     exclude_history: bool = True
-    batch_users: int = Field(256, ge=1)
+    batch_users: int = Field(64, ge=1)  # users per forward pass: fastest in benchmarks/serving_peer.py
     partitions: int = Field(0, ge=0)  # 0: one per Spark core
 
 

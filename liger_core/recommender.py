@@ -117,7 +117,7 @@ class Recommender:
         return model
 
     def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = 20,
-                  cold_cap: int = 512, exclude_history: bool = True, batch_users: int = 256,
+                  cold_cap: int = 512, exclude_history: bool = True, batch_users: int = 64,
                   device: str = "cpu") -> pd.DataFrame:
         """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
         score, source. Items of a history that are not in the catalog are ignored."""
