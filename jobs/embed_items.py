@@ -11,6 +11,7 @@ import sys
 import time
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.common import stage_main
 from jobs.inputs import require
@@ -18,8 +19,8 @@ from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
-from liger_core.embeddings import embed_frames, load_encoder, model_label
-from liger_core.validation import embedding_summary, item_embeddings_suite, validate_frame
+from liger_core.embeddings import autocast_dtype, embed_frames, load_encoder, model_label
+from liger_core.validation import item_embeddings_suite, validate_frame
 
 log = logging.getLogger("liger.embed")
 EMBEDDING_SCHEMA = "item_idx long, text_hash string, model string, embedding array<float>"
@@ -44,9 +45,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
         threads = threads_per_task(spark, parallelism)
-        name, device, batch_size = cfg.model, cfg.device, cfg.batch_size
+        name, device, batch_size, precision = cfg.model, cfg.device, cfg.batch_size, cfg.precision
         embedded = todo.repartition(parallelism).mapInPandas(
-            lambda frames: embed_frames(frames, name, device, batch_size, threads), EMBEDDING_SCHEMA)
+            lambda frames: embed_frames(frames, name, device, batch_size, threads, precision), EMBEDDING_SCHEMA)
         output = embedded if reused is None else reused.select(*embedded.columns).unionByName(embedded)
 
         dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
@@ -55,15 +56,26 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         seconds = time.perf_counter() - started
         stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
                  "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,
-                 "dimension": dim}
+                 "dimension": dim, "bfloat16": int(autocast_dtype(precision, device) is not None)}
         tracking.log_metrics(stats)
     return stats
 
 
+def embedding_summary(embeddings: DataFrame) -> DataFrame:
+    """Per item, computed in Spark: item_idx, text_hash and the embedding's dimension, L2 norm
+    (null unless finite) and finiteness; what ``item_embeddings_suite`` checks, without
+    bringing the vectors to the driver."""
+    finite = F.coalesce(F.forall("embedding", lambda x: F.abs(x) < F.lit(float("inf"))), F.lit(False))
+    norm = F.sqrt(F.aggregate("embedding", F.lit(0.0).cast("double"), lambda total, x: total + x * x))
+    return embeddings.select("item_idx", "text_hash", F.size("embedding").alias("embedding_dim"),
+                             F.when(finite, norm).alias("embedding_norm"), finite.alias("embedding_finite"))
+
+
 def _validate(staged: DataFrame, items: DataFrame, dim: int, gx_project: str) -> None:
-    frame = staged.select("item_idx", "text_hash", "embedding").toPandas()
     item_idx = [row.item_idx for row in items.select("item_idx").collect()]
-    validate_frame("item_embeddings", embedding_summary(frame), item_embeddings_suite(item_idx, dim), gx_project)
+    # Five scalars per item reach the driver, never the vectors; at that size pandas GX is faster.
+    summary = embedding_summary(staged).toPandas()
+    validate_frame("item_embeddings", summary, item_embeddings_suite(item_idx, dim), gx_project)
 
 
 def main(argv: list[str] | None = None) -> int:

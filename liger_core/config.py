@@ -140,6 +140,8 @@ class EmbeddingConfig(_Section):
     batch_size: int = Field(64, ge=1)
     partitions: int = Field(0, ge=0)  # 0: one per Spark core
     device: str = "cpu"
+    # auto: bfloat16 autocast where the hardware has it natively (AMX, CUDA), else float32
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
 class RQVAEConfig(_Section):

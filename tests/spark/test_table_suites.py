@@ -1,15 +1,16 @@
-"""The user_sequences and recommendations suites fail where they should, on Spark frames
+"""The item_embeddings, user_sequences and recommendations suites fail where they should, on Spark frames
 validated where they lie (GX's Spark data source), and a failed suite commits nothing."""
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import build_sequences, ingest, recommend
+from jobs import build_sequences, embed_items, ingest, recommend
 from jobs.warehouse import Warehouse
 from liger_core.errors import DataError, ValidationFailed
-from liger_core.validation import recommendations_suite, user_sequences_suite, validate_frame
+from liger_core.validation import item_embeddings_suite, recommendations_suite, user_sequences_suite, validate_frame
 
 pytestmark = pytest.mark.spark
 DS = "2026-01-01"
@@ -82,3 +83,32 @@ def test_a_user_with_candidates_but_no_rows_is_an_error(spark, tmp_path):
     expected = pd.Series([2, 1, 3], index=["u1", "u2", "u3"])
     with pytest.raises(DataError, match=r"1 users got no recommendations \(e.g. \['u3'\]\)"):
         recommend._validate(recommendations(spark, GOOD), ["A", "B"], expected, str(tmp_path))
+
+
+def embeddings(spark, vectors):
+    frame = pd.DataFrame({"item_idx": range(len(vectors)), "text_hash": ["h"] * len(vectors),
+                          "embedding": [np.asarray(v, dtype=np.float32).tolist() for v in vectors]})
+    return spark.createDataFrame(frame, schema="item_idx long, text_hash string, embedding array<float>")
+
+
+def test_embedding_summary_checks_dimension_norm_and_finiteness(spark):
+    unit = np.ones(4) / 2
+    assert validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit, unit])),
+                          item_embeddings_suite([0, 1], 4)) == len(item_embeddings_suite([0, 1], 4))
+    cases = [
+        ("embedding_dim", [unit, np.ones(3) / np.sqrt(3)]),
+        ("embedding_norm", [unit, unit * 2]),
+        ("embedding_finite", [unit, np.array([np.nan, 0, 0, 1.0])]),
+        ("embedding_finite", [unit, np.array([np.inf, 0, 0, 0])]),
+    ]
+    for column, vectors in cases:
+        with pytest.raises(ValidationFailed, match=column):
+            validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, vectors)),
+                           item_embeddings_suite([0, 1], 4))
+
+
+def test_every_item_needs_exactly_one_embedding(spark):
+    unit = np.ones(4) / 2
+    with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
+        validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit])),
+                       item_embeddings_suite([0, 1], 4))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liger_core.embeddings import DEFAULT_MODEL_LABEL, embed_frames, encode_texts, load_encoder
+from liger_core.embeddings import DEFAULT_MODEL_LABEL, autocast_dtype, embed_frames, encode_texts, load_encoder
 from liger_core.errors import ConfigError
 
 
@@ -37,3 +37,27 @@ def test_embed_frames_keeps_keys_and_labels_the_model():
 def test_unknown_model_path_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="could not be loaded"):
         load_encoder(str(tmp_path / "no-such-model"))
+
+
+def test_bfloat16_vectors_stay_within_cosine_0999_of_float32(encoder):
+    texts = ["red nail polish with a glossy finish", "crimson nail lacquer", "garden hose, 50 ft", "shampoo"]
+    exact = encode_texts(encoder, texts, 2)
+    fast = encode_texts(encoder, texts, 2, autocast_dtype("bfloat16", "cpu"))
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert (exact * fast).sum(1).min() > 0.999
+    assert not np.array_equal(exact, fast)  # it did run in bfloat16
+
+
+def test_auto_precision_is_float32_without_native_bfloat16_and_says_so(monkeypatch, caplog):
+    import torch
+
+    import liger_core.embeddings as embeddings
+
+    assert autocast_dtype("float32", "cpu") is None
+    monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: True)
+    assert autocast_dtype("auto", "cpu") is torch.bfloat16
+    monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: False)
+    with caplog.at_level("INFO", logger="liger.embeddings"):
+        assert autocast_dtype("auto", "cpu") is None
+    assert "embedding in float32: cpu has no native bfloat16" in caplog.text

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import ValidationFailed
-from liger_core.validation import (embedding_summary, interactions_suite, item_embeddings_suite,
-                                   items_suite, semantic_id_summary, semantic_ids_suite, validate_frame)
+from liger_core.validation import (interactions_suite, items_suite, semantic_id_summary, semantic_ids_suite,
+                                   validate_frame)
 
 T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")
 
@@ -44,33 +44,6 @@ def test_referential_integrity_and_timestamp_range():
         validate_frame("interactions", bad, interactions_suite(["A", "B"], T0, T1))
     assert "expect_column_values_to_be_in_set {'column': 'item_id'}: 1 unexpected, e.g. ['Z']" in str(err.value)
     assert "expect_column_values_to_be_between {'column': 'ts'" in str(err.value)
-
-
-def embeddings(vectors):
-    return pd.DataFrame({"item_idx": range(len(vectors)), "text_hash": ["h"] * len(vectors),
-                         "embedding": vectors})
-
-
-def test_embedding_suite_checks_dimension_norm_and_finiteness():
-    unit = np.ones(4) / 2
-    validate_frame("item_embeddings", embedding_summary(embeddings([unit, unit])),
-                   item_embeddings_suite([0, 1], 4))
-    cases = {
-        "embedding_dim": [unit, np.ones(3) / np.sqrt(3)],
-        "embedding_norm": [unit, unit * 2],
-        "embedding_finite": [unit, np.array([np.nan, 0, 0, 1.0])],
-    }
-    for column, vectors in cases.items():
-        with pytest.raises(ValidationFailed, match=column):
-            validate_frame("item_embeddings", embedding_summary(embeddings(vectors)),
-                           item_embeddings_suite([0, 1], 4))
-
-
-def test_every_item_needs_exactly_one_embedding():
-    unit = np.ones(4) / 2
-    with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
-        validate_frame("item_embeddings", embedding_summary(embeddings([unit])),
-                       item_embeddings_suite([0, 1], 4))
 
 
 def semantic_ids(*codes):
