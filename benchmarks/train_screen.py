@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
         cold = torch.from_numpy(np.flatnonzero(~split.in_set))
         blend, _ = choose_blend(trained.model.eval(), split, catalog, beams=settings.train.beams,
-                                cold_cap=settings.train.cold_candidates)  # as the train stage does
+                                cold_candidates=settings.train.cold_candidates)  # as the train stage does
         metrics = evaluate(trained.model, split.test, items, index, cold, split="test", blend=blend,
-                           beams=settings.train.beams, cold_cap=settings.train.cold_candidates)
+                           beams=settings.train.beams)
         row = {"overrides": overrides, "train_seconds": round(train_seconds, 1), "steps": trained.step,
                "epochs": round(trained.epochs, 2), "samples_per_second": round(trained.samples_per_second, 1),
                "blend": {key: str(value) for key, value in blend._asdict().items()},

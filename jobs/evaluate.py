@@ -43,8 +43,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
                             recommender.model_config.max_history, n_items=inputs.catalog.n_items)
-        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed,
-                                       settings.train.cold_candidates)
+        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
         tracking.log_table(table, "evaluation/test_metrics.json")
@@ -70,7 +69,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
               f"{table.to_string(index=False, float_format='%.4f')}")
         if not sweep.empty:
             print(f"\nHybrid by number of beams K:\n{sweep.to_string(index=False, float_format='%.4f')}")
-        print(f"\nPromotion: {'PROMOTED' if decision.promote else 'kept champion'} ({decision.reason})")
+        print(f"\nPromotion: {'PROMOTED' if decision.promote else 'not promoted'} ({decision.reason})")
     return {"recommender_version": version, "promoted": decision.promote, "gate_reason": decision.reason,
             "table": table.to_dict(orient="records"), "sweep": sweep.to_dict(orient="records"),
             **{tracking.metric_key(k): v for k, v in metrics.items()}}

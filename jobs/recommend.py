@@ -48,8 +48,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
         threads = threads_per_task(spark, parallelism)
         window = recommender.model_config.max_history if cfg.exclude_history else 0
-        # Excluded history items may take beams: widen the beam so k valid items remain.
-        k, beams, exclude, batch = cfg.k, max(cfg.beams, cfg.k) + window, cfg.exclude_history, cfg.batch_users
+        k, beams, exclude, batch = cfg.k, cfg.beams, cfg.exclude_history, cfg.batch_users
         users = warehouse.read("user_sequences", ds).select("user_id", "items")
         scored = users.repartition(parallelism).mapInPandas(
             lambda frames: recommend_frames(frames, bundle.value, k, beams=beams, exclude_history=exclude,

@@ -95,7 +95,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
                               active.info.run_id)
         blend, blend_scores = choose_blend(model.eval(), split, inputs.catalog, beams=settings.train.beams,
-                                           cold_cap=settings.train.cold_candidates)
+                                           cold_candidates=settings.train.cold_candidates)
         log.info("hybrid blend %s chosen on validation (hybrid NDCG@10, best 5: %s)", blend._asdict(),
                  {"/".join(map(str, b)): round(v, 4)
                   for b, v in sorted(blend_scores.items(), key=lambda kv: -kv[1])[:5]})

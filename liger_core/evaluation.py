@@ -25,7 +25,7 @@ TABLE_METHODS = [name + served for served in ("", "_served")
 
 
 def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateConfig,
-                         seed: int = 0, cold_cap: int = 512) -> dict[str, float]:
+                         seed: int = 0) -> dict[str, float]:
     """Test metrics of every method and of the training-free baselines, as the paper reports
     them and (``*_served``) with history excluded as serving returns them; hybrid for every
     K of ``cfg.beam_sweep`` (``test_hybrid_K{K}_...``); validation metrics and baselines for
@@ -41,8 +41,7 @@ def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateCo
         rows = np.sort(np.random.default_rng(seed).choice(len(test), cfg.users, replace=False))
         test = test.subset(rows)
     width = max(cfg.beam_width, *cfg.beam_sweep)
-    options = dict(beams=width, candidates=cfg.beam_sweep[0], cold_cap=cold_cap,
-                   blend=recommender.blend)
+    options = dict(beams=width, candidates=cfg.beam_sweep[0], blend=recommender.blend)
     history = recommender.model_config.max_history
     results = evaluate(model, test, items, index, cold, split="test", sweep=cfg.beam_sweep,
                        served=True, **options)

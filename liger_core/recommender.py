@@ -50,7 +50,7 @@ class Recommender:
         candidates; chosen on validation at training time (a bundle without one ranks as the
         paper does)."""
         return Blend(float(self.meta.get("cold_offset", 0.0)), float(self.meta.get("generative_weight", 0.0)),
-                     int(self.meta.get("dense_candidates", 0)))
+                     int(self.meta.get("dense_candidates", 0)), int(self.meta.get("cold_candidates", 512)))
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
@@ -117,10 +117,14 @@ class Recommender:
         return model
 
     def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = 20,
-                  cold_cap: int = 512, exclude_history: bool = True, batch_users: int = 64,
+                  exclude_history: bool = True, batch_users: int = 64,
                   device: str = "cpu") -> pd.DataFrame:
         """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
-        score, source. Items of a history that are not in the catalog are ignored."""
+        score, source. Items of a history that are not in the catalog are ignored. The beam
+        is ``max(beams, k)`` wide, plus the history window when history is excluded: excluded
+        items may take beams, and k valid items must remain (the nightly job and the MLflow
+        model rank alike)."""
+        beams = max(beams, k) + (self.model_config.max_history if exclude_history else 0)
         model = self.model.to(device)
         items = Items.from_catalog(self.catalog, device)
         in_set = np.flatnonzero(self.in_set)
@@ -132,8 +136,7 @@ class Recommender:
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
             ranked = recommend(model, history, items, index, cold, vectors, k, beams=beams,
-                               cold_cap=cold_cap, exclude_history=exclude_history,
-                               blend=self.blend)
+                               exclude_history=exclude_history, blend=self.blend)
             parts.append(self._rows(ranked, start))
             progress.update(min(start + batch_users, len(histories)))
         progress.close()

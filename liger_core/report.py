@@ -40,6 +40,14 @@ def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
             if k.startswith("metrics.") and pd.notna(v)}
 
 
+def gate_reason(runs: pd.DataFrame) -> str | None:
+    """Why the last evaluate run did or did not promote its recommender."""
+    if runs.empty or "params.gate_reason" not in runs:
+        return None
+    reasons = runs.loc[runs["stage"] == "evaluate", "params.gate_reason"].dropna()
+    return reasons.iloc[-1] if len(reasons) else None
+
+
 LOCAL_UI = "http://127.0.0.1:5000"
 DATA_DOCS = "gx/uncommitted/data_docs/local_site/index.html"  # under the state folder
 
@@ -80,6 +88,12 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
         lines.append("(remote warehouse: query it with the Spark views in sql/spark/)")
         return "\n".join(lines)
     warehouse = warehouse.removeprefix("file:")
+    if not any((Path(warehouse) / "recommendations" / f"ds={ds}").glob("*.parquet")):
+        # The nightly run skips itself until a recommender has been promoted.
+        reason = gate_reason(runs)
+        lines += [f"  none: no recommender has been promoted, so the nightly run served nothing."
+                  + (f"\n  Last promotion gate: {reason}." if reason else "")]
+        return "\n".join(lines)
     con = duckdb.connect()
     register_duckdb_views(con, warehouse, ds)
     sql = query("source_mix")

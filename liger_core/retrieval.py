@@ -170,6 +170,7 @@ class Blend(NamedTuple):
     cold_offset: float = 0.0  # added to a cold item's cosine (-inf: no cold items at all)
     generative_weight: float = 0.0  # cosine per nat of beam log-prob (0: dense-only rank)
     dense_candidates: int = 0  # nearest in-set items the dense head adds to the beam's
+    cold_candidates: int = 512  # nearest cold items a user's pool takes (train.cold_candidates)
 
 
 class SidePool(NamedTuple):
@@ -180,7 +181,7 @@ class SidePool(NamedTuple):
 
 
 @torch.no_grad()
-def side_pool(query: Tensor, item_vectors: Tensor, cold_items: Tensor, *, cold_cap: int = 512,
+def side_pool(query: Tensor, item_vectors: Tensor, cold_items: Tensor, *, cold_cap: int,
               dense_candidates: int = 0, exclude: Tensor | None = None) -> SidePool:
     """The nearest ``cold_cap`` cold items and ``dense_candidates`` in-set items per user
     (exact matmul top-n, which bounds the hybrid's work per user whatever the catalog's size)."""
@@ -243,9 +244,9 @@ def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: Si
 
 @torch.no_grad()
 def hybrid_topk(query: Tensor, item_vectors: Tensor, generated: Ranked, cold_items: Tensor, k: int,
-                cold_cap: int = 512, exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
+                exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
     """``hybrid_rank`` with the side pool the blend asks for (see there)."""
-    pool = side_pool(query, item_vectors, cold_items, cold_cap=cold_cap,
+    pool = side_pool(query, item_vectors, cold_items, cold_cap=blend.cold_candidates,
                      dense_candidates=blend.dense_candidates, exclude=exclude)
     return hybrid_rank(query, item_vectors, generated, pool, k, exclude, blend)
 
@@ -261,7 +262,7 @@ def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
 @torch.no_grad()
 def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixIndex,
               cold_items: Tensor, vectors: Tensor | None, k: int, *, beams: int = 20,
-              cold_cap: int = 512, exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
+              exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
     with max(beams, k) beams (tiger) or dense over the whole catalog (dense).
     ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``: ``all_item_vectors``
@@ -271,7 +272,7 @@ def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixInd
         encoded = model.encode(history, items)
         if model.generative and model.dense:
             generated = generative_topk(model, encoded, index, beams, exclude)
-            return hybrid_topk(encoded.query, vectors, generated, cold_items, k, cold_cap, exclude, blend)
+            return hybrid_topk(encoded.query, vectors, generated, cold_items, k, exclude, blend)
         if model.generative:
             top = generative_topk(model, encoded, index, max(beams, k), exclude)
             return Ranked(top.items[:, :k], top.scores[:, :k],
@@ -323,7 +324,6 @@ def evaluate_sums(
     beams: int = 20,
     candidates: int | None = None,
     sweep: Sequence[int] = (),
-    cold_cap: int = 512,
     blend: Blend = Blend(),
     ks: Sequence[int] = (5, 10),
     batch_size: int = 256,
@@ -360,10 +360,10 @@ def evaluate_sums(
             encoded = model.encode(history_t, items)
             generated = generative_topk(model, encoded, index, beams) if model.generative else None
             ranked = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
-                               cold_cap, blend, max(ks), None)
+                               blend, max(ks), None)
             if served:
                 excluded = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
-                                     cold_cap, blend, max(ks), history_t)
+                                     blend, max(ks), history_t)
                 ranked.update({f"{m}_served": r for m, r in excluded.items()})
             add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
                      targets, examples.is_cold[rows], ks, split)
@@ -390,7 +390,7 @@ def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.nda
 
 def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, cold_items: Tensor,
               vectors: Tensor | None, all_idx: Tensor, hybrid_widths: dict[str, int],
-              cold_cap: int, blend: Blend, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
+              blend: Blend, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
     """Every method the mode supports, from one encoding and one beam search."""
     ranked: dict[str, Ranked] = {}
     if generated is not None:
@@ -401,7 +401,7 @@ def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, col
         beam = ranked["generative"]
         for name, width in hybrid_widths.items():
             best = Ranked(beam.items[:, :width], beam.scores[:, :width])
-            ranked[name] = hybrid_topk(encoded.query, vectors, best, cold_items, k, cold_cap, exclude, blend)
+            ranked[name] = hybrid_topk(encoded.query, vectors, best, cold_items, k, exclude, blend)
     return ranked
 
 

@@ -44,7 +44,7 @@ from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model import Batch, Items, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import PrefixIndex, evaluate_sums, finish, metric_names
+from liger_core.retrieval import Blend, PrefixIndex, evaluate_sums, finish, metric_names
 from liger_core.sequences import Split
 
 CHECKPOINT = "last.pt"
@@ -300,7 +300,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Validation metrics of the current weights, summed over ranks."""
         sums = evaluate_sums(self.model, self.valid, self.items, self.index, self.cold,
-                             beams=self.cfg.beams, cold_cap=self.cfg.cold_candidates,
+                             beams=self.cfg.beams, blend=Blend(cold_candidates=self.cfg.cold_candidates),
                              batch_size=self.cfg.eval_batch_size)
         if self.world > 1:
             values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)

@@ -30,9 +30,10 @@ def trained(tmp_path_factory):
 
 def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
     catalog, split, model = trained
-    best, scores = choose_blend(model, split, catalog, beams=8, cold_cap=64)
+    best, scores = choose_blend(model, split, catalog, beams=8, cold_candidates=64)
     assert {b.cold_offset for b in scores} == set(COLD_OFFSETS)
     assert {b.generative_weight for b in scores} == set(GENERATIVE_WEIGHTS)
+    assert {b.cold_candidates for b in scores} == {64} and best.cold_candidates == 64
     assert scores[best] == max(scores.values())
     # synthetic validation targets are all in-set, so no cold item can help there
     assert not split.valid.is_cold.any()
@@ -42,7 +43,27 @@ def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
     assert not (bundle.recommend(histories, 10)["source"] == "cold_start").any()
     boosted = Recommender(**{**bundle.__dict__, "meta": {"cold_offset": 10.0}})
-    assert (boosted.recommend(histories, 10).groupby("row")["source"].first() == "cold_start").all()
+    served = boosted.recommend(histories, 10)
+    assert (served.groupby("row")["source"].first() == "cold_start").all()
+    # Serving takes as many cold items per user as the model was chosen with, no more.
+    assert boosted.blend.cold_candidates == 512  # a bundle from before the cap was stored
+    capped = Recommender(**{**bundle.__dict__, "meta": {"cold_offset": 10.0, "cold_candidates": 1}})
+    assert capped.blend.cold_candidates == 1
+    rows = capped.recommend(histories, 10)
+    assert ((rows["source"] == "cold_start").groupby(rows["row"]).sum() == 1).all()
+    assert (served["source"] == "cold_start").groupby(served["row"]).sum().max() > 1
+
+
+def test_excluded_history_never_costs_a_user_the_k_items(trained):
+    """The beam widens by the history window, so a narrow beam full of history items still
+    leaves k items (no cold items here, so only the beam can supply them)."""
+    catalog, split, model = trained
+    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
+                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
+    histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
+    top = bundle.recommend(histories, 10, beams=2)
+    assert (top.groupby("row").size() == 10).all()
+    assert not any(set(group["item_idx"]) & set(histories[row]) for row, group in top.groupby("row"))
 
 
 def test_standardisation_statistics_round_trip_through_the_bundle(trained, tmp_path):

@@ -157,7 +157,7 @@ def test_hybrid_adds_a_cold_item_the_beam_cannot_produce():
     assert not set(generated.items[0].tolist()) & set(cold.tolist())
     query = vectors[27:28]  # a user whose dense query is exactly cold item 27
     for cap in (5, 1):  # all cold items, or only the nearest one
-        ranked = hybrid_topk(query, vectors, generated, cold, k=10, cold_cap=cap)
+        ranked = hybrid_topk(query, vectors, generated, cold, k=10, blend=Blend(cold_candidates=cap))
         assert ranked.items[0, 0] == 27 and SOURCES[ranked.source[0, 0]] == "cold_start"
         assert torch.isclose(ranked.scores[0, 0], torch.tensor(1.0))
         assert ranked.source[0].tolist() == [int(i >= 25) for i in ranked.items[0].tolist()]
