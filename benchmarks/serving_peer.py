@@ -26,19 +26,16 @@ import torch
 
 from benchmarks import retrieval_paths as paths
 from benchmarks.machine import machine_info, write_result
+from benchmarks.scaling import TEXT_DIM, unit_embeddings
 from liger_core.config import load_settings
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import generative_topk
 from liger_core.semantic_ids import assign_semantic_ids
 from liger_core.training_data import code_sizes
 
-TEXT_DIM = 384  # all-MiniLM-L6-v2's width
-
-
 def synthetic_catalogue(model: LigerModel, n_items: int, n_cold: int, rng: np.random.Generator,
                         codebook: int, levels: int, max_collisions: int) -> paths.Catalogue:
-    text = rng.standard_normal((n_items, TEXT_DIM), dtype=np.float32)
-    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    text = unit_embeddings(n_items, rng)
     codes = rng.integers(0, codebook, size=(n_items, levels))
     ids = assign_semantic_ids(np.arange(n_items), codes, None, max_collisions)
     sid = np.array(ids["codes"].tolist(), dtype=np.int64)

@@ -98,15 +98,14 @@ def encode_texts(encoder, texts: list[str], batch_size: int, dtype=None) -> np.n
     order = np.argsort([-len(text) for text in texts], kind="stable")
     chunk = batch_size * 16
     progress, parts = Progress("embed", len(texts), "text"), []
-    for start in range(0, len(texts), chunk):
-        precision = (torch.autocast(encoder.device.type, dtype=dtype) if dtype is not None
-                     else contextlib.nullcontext())
-        with precision:
+    precision = torch.autocast(encoder.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    with precision:
+        for start in range(0, len(texts), chunk):
             vectors = encoder.encode([texts[i] for i in order[start:start + chunk]], batch_size=batch_size,
                                      normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
-        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)  # unit norm in float32
-        parts.append(vectors.cpu().numpy())
-        progress.update(min(start + chunk, len(texts)))
+            vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)  # unit norm in float32
+            parts.append(vectors.cpu().numpy())
+            progress.update(min(start + chunk, len(texts)))
     progress.close()
     if not parts:
         return np.empty((0, encoder.get_sentence_embedding_dimension()), np.float32)
