@@ -46,6 +46,7 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 from airflow.sdk.exceptions import AirflowException
 
 from jobs.airflow_objects import SPARK_CONN_ID, WAREHOUSE_POOL
+from jobs.spark_env import driver_address_env
 
 log = logging.getLogger("liger.airflow")
 
@@ -120,10 +121,8 @@ class LigerStage(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         conn = BaseHook.get_connection(self._conn_id)
         master = connection_master(conn.conn_type, conn.host, conn.port)
-        if master.startswith("local"):
-            if not os.environ.get("SPARK_LOCAL_IP"):
-                self.env_vars = {**(self.env_vars or {}), "SPARK_LOCAL_IP": "127.0.0.1"}
-        elif not self._archives:
+        self.env_vars = {**(self.env_vars or {}), **driver_address_env(master, os.environ)}
+        if not master.startswith("local") and not self._archives:
             self._archives, code_conf = executor_code_options()
             self.conf = {**(self.conf or {}), **code_conf}
         try:

@@ -20,7 +20,7 @@ from typing import Sequence
 import mlflow
 
 from jobs import airflow_objects
-from liger_core.config import PROJECT_ROOT, Settings
+from liger_core.config import PROJECT_ROOT, Settings, env_name
 from liger_core.errors import LigerError
 from liger_core.ingest import ensure_source
 from liger_core.report import render_report, stage_runs
@@ -42,7 +42,7 @@ def airflow_env(settings: Settings, overrides: Sequence[str]) -> dict[str, str]:
     })
     for item in overrides:
         key, value = item.split("=", 1)
-        env["LIGER__" + key.strip().upper().replace(".", "__")] = value
+        env[env_name(key)] = value
     return env
 
 

@@ -7,6 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from jobs.spark_env import driver_address_env
 from liger_core.config import Settings
 
 
@@ -43,8 +44,7 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     )
     if not launched_by_spark_submit():
-        if cfg.master.startswith("local"):
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.update(driver_address_env(cfg.master, os.environ))
         builder = (builder.master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
                    .config("spark.driver.extraJavaOptions", UTC_JAVA_OPTIONS))
     for key, value in cfg.conf.items():

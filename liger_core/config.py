@@ -23,6 +23,15 @@ from liger_core.text import TEXT_FIELDS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "LIGER__"
 
+
+def env_name(dotted: str) -> str:
+    """The environment variable that sets ``section.key`` (``load_settings`` reads it back)."""
+    return ENV_PREFIX + dotted.strip().upper().replace(".", "__")
+
+
+def _dotted_key(name: str) -> str:
+    return name[len(ENV_PREFIX):].lower().replace("__", ".")
+
 # A registered model version ("3") or alias ("champion"); `--set ...=3` parses as an int.
 ModelRef = Annotated[str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)]
 
@@ -336,8 +345,7 @@ def load_settings(
     tree.setdefault("profile", profile)  # as given, so Airflow tasks can load the same file
     for name, raw in sorted(environ.items()):
         if name.startswith(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
-            _set_dotted(tree, dotted, yaml.safe_load(raw) if raw else "")
+            _set_dotted(tree, _dotted_key(name), yaml.safe_load(raw) if raw else "")
     for item in overrides:
         _set_dotted(tree, *_parse_override(item))
     try:

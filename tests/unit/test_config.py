@@ -1,6 +1,7 @@
 import pytest
 
-from liger_core.config import load_settings
+from jobs.spark_env import driver_address_env
+from liger_core.config import env_name, load_settings
 from liger_core.errors import ConfigError
 
 
@@ -14,7 +15,10 @@ def test_cpu_profile_is_the_default():
 def test_gpu_profile_sets_paper_sizes():
     settings = load_settings("gpu", environ={})
     assert settings.profile == "gpu"
-    assert settings.rqvae.device == "cuda" and settings.rqvae.codebook_size == 256
+    assert {settings.embedding.device, settings.rqvae.device, settings.train.device} == {"cuda"}
+    model = settings.model  # the paper's architecture (LIGER §4: 6 + 6 layers, d 128, FF 1024)
+    assert (model.d_model, model.encoder_layers, model.decoder_layers, model.ff_dim) == (128, 6, 6, 1024)
+    assert load_settings("cpu", environ={}).model.d_model < model.d_model
 
 
 def test_precedence_file_then_env_then_cli():
@@ -22,6 +26,22 @@ def test_precedence_file_then_env_then_cli():
     settings = load_settings("cpu", ["rqvae.epochs=9"], environ=env)
     assert settings.rqvae.epochs == 9  # CLI beats env
     assert settings.source.kcore == 3  # env beats file/defaults
+
+
+def test_env_name_is_read_back_as_the_same_key():
+    # jobs.pipeline hands --set overrides to Airflow tasks through these names
+    names = {env_name(key): value for key, value in
+             {"train.time_budget_minutes": "3", " model.item_ids ": "false"}.items()}
+    assert set(names) == {"LIGER__TRAIN__TIME_BUDGET_MINUTES", "LIGER__MODEL__ITEM_IDS"}
+    settings = load_settings("cpu", environ=names)
+    assert settings.train.time_budget_minutes == 3 and settings.model.item_ids is False
+
+
+def test_driver_binds_loopback_for_a_local_master_only():
+    assert driver_address_env("local[*]", {}) == {"SPARK_LOCAL_IP": "127.0.0.1"}
+    assert driver_address_env("local[2]", {"SPARK_LOCAL_IP": "10.0.0.5"}) == {}  # the user's choice stands
+    assert driver_address_env("spark://master:7077", {}) == {}  # executors must reach the driver
+    assert driver_address_env("yarn", {}) == {}
 
 
 def test_values_are_typed():
