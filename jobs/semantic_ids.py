@@ -32,7 +32,7 @@ from liger_core.model_registry import load_rqvae, register_rqvae
 from liger_core.plots import rqvae_figures
 from liger_core.rqvae import RQVAE, quality_metrics, train_rqvae
 from liger_core.rqvae_io import encode_frames, rqvae_to_bytes
-from liger_core.semantic_ids import assign_semantic_ids
+from liger_core.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
 from liger_core.validation import semantic_id_summary, semantic_ids_suite, validate_frame
 
 log = logging.getLogger("liger.semantic_ids")
@@ -99,14 +99,13 @@ def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehou
     blob.unpersist()
 
     current = [row.item_idx for row in embeddings.select("item_idx").collect()]
-    item_idx, codes = _codes_for_catalog(current, encoded, previous, settings.rqvae.levels)
+    item_idx, codes = codes_for_catalog(current, encoded, previous, settings.rqvae.levels)
     assigned = assign_semantic_ids(item_idx, codes, previous, settings.semantic_ids.max_collisions)
-    first_ds = {} if previous is None else dict(zip(previous["item_idx"], previous["assigned_ds"]))
     table = pd.DataFrame({
         "item_idx": assigned["item_idx"].astype("int64"),
         "codes": [list(map(int, c)) for c in assigned["codes"]],
         "rqvae_version": version,
-        "assigned_ds": [first_ds.get(i, ds) for i in assigned["item_idx"]],
+        "assigned_ds": first_assigned(assigned["item_idx"].to_numpy(), previous, ds),
     })
     warehouse.write(
         spark.createDataFrame(table, "item_idx long, codes array<int>, rqvae_version string, assigned_ds string"),
@@ -120,17 +119,6 @@ def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehou
     metrics.pop("recon_mse")
     return {"items": len(table), "new_items": len(encoded),
             "max_collision_code": int(max(c[-1] for c in table["codes"])), **metrics, "codes": prefixes}
-
-
-def _codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None,
-                       levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """RQ-VAE codes for every current item: fresh for new items, the kept prefix for known ones."""
-    prefix = {int(i): np.asarray(c, dtype=np.int64) for i, c in zip(encoded["item_idx"], encoded["codes"])}
-    if previous is not None:
-        for i, c in zip(previous["item_idx"], previous["codes"]):
-            prefix.setdefault(int(i), np.asarray(c[:levels], dtype=np.int64))
-    item_idx = np.asarray(sorted(current), dtype=np.int64)
-    return item_idx, np.stack([prefix[int(i)] for i in item_idx])
 
 
 MODES = {"train": run_train, "assign": run_assign}

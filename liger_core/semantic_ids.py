@@ -117,3 +117,26 @@ def assign_semantic_ids(
             "semantic IDs are corrupt"
         )
     return pd.DataFrame({"item_idx": all_items, "codes": all_codes.tolist(), "is_new": is_new})
+
+
+def codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None,
+                      levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item_idx sorted, RQ-VAE codes [N, levels]) for every current item: the kept prefix
+    for an item that already has an ID (so re-encoding can never move it), the fresh
+    ``encoded`` codes for the others. Raises DataError for an item that has neither."""
+    prefix = {int(i): np.asarray(c, dtype=np.int64) for i, c in zip(encoded["item_idx"], encoded["codes"])}
+    if previous is not None:
+        for i, c in zip(previous["item_idx"], previous["codes"]):
+            prefix[int(i)] = np.asarray(c[:levels], dtype=np.int64)
+    item_idx = np.asarray(sorted(current), dtype=np.int64)
+    missing = [int(i) for i in item_idx if int(i) not in prefix]
+    if missing:
+        raise DataError(f"{len(missing)} catalog item(s) have neither an ID nor fresh RQ-VAE codes "
+                        f"(first item_idx {missing[0]}): their embeddings were not encoded")
+    return item_idx, np.stack([prefix[int(i)] for i in item_idx]) if len(item_idx) else np.empty((0, levels), np.int64)
+
+
+def first_assigned(item_idx: np.ndarray, previous: pd.DataFrame | None, ds: str) -> list[str]:
+    """The ds on which each item got its ID: kept from ``previous``, ``ds`` for new items."""
+    first = {} if previous is None else dict(zip(previous["item_idx"], previous["assigned_ds"]))
+    return [first.get(int(i), ds) for i in item_idx]

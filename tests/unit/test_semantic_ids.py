@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import DataError
-from liger_core.semantic_ids import assign_semantic_ids
+from liger_core.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
 
 
 def ids(frame: pd.DataFrame) -> dict[int, list[int]]:
@@ -151,3 +151,20 @@ def test_previous_with_duplicate_items_is_refused():
 def test_previous_missing_columns_is_refused():
     with pytest.raises(DataError, match=r"lack column\(s\) \['codes'\]"):
         assign_semantic_ids(np.array([1]), np.array([[3, 3]]), pd.DataFrame({"item_idx": [1]}), 8)
+
+
+def test_a_known_item_keeps_its_prefix_whatever_it_encodes_to_now():
+    previous = pd.DataFrame({"item_idx": [3, 7], "codes": [[1, 2, 0], [4, 5, 1]],
+                             "assigned_ds": ["2026-11-01", "2026-11-02"]})
+    encoded = pd.DataFrame({"item_idx": [9, 3], "codes": [[6, 6], [0, 0]]})  # 3 re-encoded differently
+    item_idx, codes = codes_for_catalog([9, 3, 7], encoded, previous, levels=2)
+    assert item_idx.tolist() == [3, 7, 9]
+    assert codes.tolist() == [[1, 2], [4, 5], [6, 6]]
+    assert first_assigned(item_idx, previous, "2026-12-03") == ["2026-11-01", "2026-11-02", "2026-12-03"]
+    assert first_assigned(item_idx, None, "2026-12-03") == ["2026-12-03"] * 3
+
+
+def test_an_item_with_neither_an_id_nor_codes_is_named():
+    encoded = pd.DataFrame({"item_idx": [1], "codes": [[0, 0]]})
+    with pytest.raises(DataError, match=r"1 catalog item\(s\) have neither an ID nor fresh RQ-VAE codes \(first item_idx 2\)"):
+        codes_for_catalog([1, 2], encoded, None, levels=2)
