@@ -12,9 +12,9 @@ import copy
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,17 @@ RECOMMENDATION_COLUMNS = ["user_id", "rank", "item_id", "item_idx", "score", "so
 _LOADED: dict[str, "Recommender"] = {}
 
 
+class _Serving(NamedTuple):
+    """What ranking needs beyond the model, built once per device: the catalog's tensors,
+    the in-set prefix index, the cold rows and every item's dense vector."""
+
+    model: LigerModel
+    items: Items
+    index: PrefixIndex
+    cold: torch.Tensor
+    vectors: torch.Tensor | None
+
+
 @dataclass(frozen=True)
 class Recommender:
     model: LigerModel
@@ -43,6 +54,8 @@ class Recommender:
     in_set: np.ndarray  # bool per catalog row: seen in training
     item_ids: np.ndarray  # external item_id per catalog row
     meta: dict  # rqvae_version, trained_ds, mode, ...
+    # Per device; not an init field, so ``replace`` (``with_catalog``) starts an empty one.
+    _serving: dict[str, _Serving] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     @property
     def blend(self) -> Blend:
@@ -125,12 +138,7 @@ class Recommender:
         items may take beams, and k valid items must remain (the nightly job and the MLflow
         model rank alike)."""
         beams = max(beams, k) + (self.model_config.max_history if exclude_history else 0)
-        model = self.model.to(device)
-        items = Items.from_catalog(self.catalog, device)
-        in_set = np.flatnonzero(self.in_set)
-        index = PrefixIndex(self.catalog.sid, in_set, self.catalog.code_sizes).to(device)
-        cold = torch.from_numpy(np.flatnonzero(~self.in_set)).to(device)
-        vectors = all_item_vectors(model, items.text) if model.dense else None
+        model, items, index, cold, vectors = self._serving_on(device)
         parts, progress = [], Progress("recommend", len(histories), "user")
         for start in range(0, len(histories), batch_users):
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
@@ -142,6 +150,17 @@ class Recommender:
         progress.close()
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["row", "rank", "item_idx", "item_id", "score", "source"])
+
+    def _serving_on(self, device: str) -> _Serving:
+        """Built on the first call per device; later Arrow batches of the same process reuse it."""
+        if device not in self._serving:
+            model = self.model.to(device)
+            items = Items.from_catalog(self.catalog, device)
+            index = PrefixIndex(self.catalog.sid, np.flatnonzero(self.in_set), self.catalog.code_sizes).to(device)
+            cold = torch.from_numpy(np.flatnonzero(~self.in_set)).to(device)
+            vectors = all_item_vectors(model, items.text) if model.dense else None
+            self._serving[device] = _Serving(model, items, index, cold, vectors)
+        return self._serving[device]
 
     def shared_prefix(self, history: Sequence[int], item_idx: np.ndarray) -> np.ndarray:
         """Per item: leading codes shared with the closest item of ``history`` (provenance)."""

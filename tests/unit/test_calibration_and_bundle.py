@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,12 +43,12 @@ def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained
                          np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
     assert not (bundle.recommend(histories, 10)["source"] == "cold_start").any()
-    boosted = Recommender(**{**bundle.__dict__, "meta": {"cold_offset": 10.0}})
+    boosted = replace(bundle, meta={"cold_offset": 10.0})
     served = boosted.recommend(histories, 10)
     assert (served.groupby("row")["source"].first() == "cold_start").all()
     # Serving takes as many cold items per user as the model was chosen with, no more.
     assert boosted.blend.cold_candidates == 512  # a bundle from before the cap was stored
-    capped = Recommender(**{**bundle.__dict__, "meta": {"cold_offset": 10.0, "cold_candidates": 1}})
+    capped = replace(bundle, meta={"cold_offset": 10.0, "cold_candidates": 1})
     assert capped.blend.cold_candidates == 1
     rows = capped.recommend(histories, 10)
     assert ((rows["source"] == "cold_start").groupby(rows["row"]).sum() == 1).all()
@@ -95,6 +96,9 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     space = ItemSpace(np.arange(catalog.n_items) * 10)  # item_idx 0, 10, 20, ...
     bundle = Recommender(model, cfg, catalog, space, split.in_set,
                          np.array([f"i{i}" for i in range(catalog.n_items)]), {})
+    serving = bundle._serving_on("cpu")
+    bundle.recommend([[0, 20, 30]], 5)
+    assert bundle._serving_on("cpu") is serving  # built once, reused by every later batch
     # tonight: item_idx 10 left, a new item 5 arrived (row 0), the rest shifted by one row
     keep = np.r_[0, np.arange(2, catalog.n_items)]
     new_sid = np.r_[[catalog.sid.max(0)], catalog.sid[keep]]
@@ -105,3 +109,6 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     assert new_table.shape[0] == len(keep) + 1 and new_table[0].abs().sum() == 0
     assert torch.equal(new_table[1:], table[keep])
     assert model.text.item_id.weight.shape[0] == catalog.n_items  # the original is untouched
+    # the new catalog is served from its own index and vectors, not the old bundle's
+    assert moved._serving_on("cpu").vectors.shape[0] == len(keep) + 1
+    assert set(moved.recommend([[0, 20, 30]], 5, exclude_history=False)["item_idx"]) <= set(moved.space.item_idx)
