@@ -85,18 +85,26 @@ def test_task_order_is_a_chain(dagbag, dag_id):
         assert task.downstream_task_ids == set(ORDER[dag_id][i + 1:i + 2]), task.task_id
 
 
-@pytest.mark.parametrize("dag_id", sorted(ORDER))
-def test_no_cycles(dagbag, dag_id):
-    dag = dagbag.dags[dag_id]
-    indegree = {t: len(dag.get_task(t).upstream_task_ids) for t in dag.task_ids}
-    ready, seen = [t for t, n in indegree.items() if n == 0], 0
-    while ready:
-        seen += 1
-        for child in dag.get_task(ready.pop()).downstream_task_ids:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                ready.append(child)
-    assert seen == len(dag.task_ids)
+def test_every_dag_in_the_folder_follows_the_house_rules(dagbag, common):
+    """Policy over whatever the folder holds, so a DAG added later is held to the same rules:
+    one run at a time, no catchup, a run timeout, the project tag, and tasks with a named
+    owner, a timeout and the failure callback; every spark-submit task has the input-error
+    retry policy and takes the warehouse pool exactly when its job writes the warehouse."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    writers = {f"{job}.py" for job in WRITES_WAREHOUSE}
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.max_active_runs == 1 and dag.catchup is False, dag_id
+        assert dag.dagrun_timeout is not None and "liger" in dag.tags, dag_id
+        for task in dag.tasks:
+            where = f"{dag_id}.{task.task_id}"
+            assert task.owner and task.owner != "airflow", where
+            assert isinstance(task.execution_timeout, timedelta) and task.execution_timeout > timedelta(0), where
+            assert common.log_task_failure in list(task.on_failure_callback or []), where
+            if isinstance(task, SparkSubmitOperator):
+                assert task.retry_policy is common.NO_RETRY_ON_INPUT_ERRORS, where
+                assert task.pool == ("liger_warehouse" if Path(task.application).name in writers
+                                     else "default_pool"), where
 
 
 @pytest.mark.parametrize("dag_id", sorted(ORDER))
