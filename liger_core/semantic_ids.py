@@ -56,6 +56,34 @@ def assign_semantic_ids(
     empty catalog, duplicated item_idx, a prefix that needs a collision code >=
     ``max_collisions``, or two items ending up with one ID (a corrupt ``previous``).
     """
+    item_idx, codes = _checked_catalog(item_idx, codes)
+    levels = codes.shape[1]
+    if previous is None:
+        prev_items, prev_codes = np.empty(0, np.int64), np.empty((0, levels + 1), np.int64)
+    else:
+        prev_items, prev_codes = _previous_codes(previous, levels + 1)
+    known = np.isin(item_idx, prev_items)
+    new = _number_collisions(item_idx[~known], codes[~known], prev_codes, max_collisions)
+
+    keep = np.isin(prev_items, item_idx)
+    all_items = np.concatenate([prev_items[keep], new["item_idx"].to_numpy()])
+    all_codes = np.concatenate([prev_codes[keep], new.drop(columns="item_idx").to_numpy()])
+    is_new = np.concatenate([np.zeros(keep.sum(), bool), np.ones(len(new), bool)])
+    order = np.argsort(all_items, kind="stable")
+    all_items, all_codes, is_new = all_items[order], all_codes[order], is_new[order]
+
+    shared = pd.DataFrame(all_codes).duplicated(keep=False).to_numpy()
+    if shared.any():
+        raise DataError(
+            f"{int(shared.sum())} items share a semantic ID (e.g. item_idx "
+            f"{int(all_items[shared][0])} -> {all_codes[shared][0].tolist()}); the previous "
+            "semantic IDs are corrupt"
+        )
+    return pd.DataFrame({"item_idx": all_items, "codes": all_codes.tolist(), "is_new": is_new})
+
+
+def _checked_catalog(item_idx: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``item_idx`` as int64 and ``codes`` as an array, or a DataError saying what is wrong."""
     item_idx = np.asarray(item_idx)
     codes = np.asarray(codes)
     if item_idx.ndim != 1 or len(item_idx) == 0:
@@ -69,24 +97,21 @@ def assign_semantic_ids(
     if duplicated.any():
         raise DataError(f"duplicate item_idx in catalog: {int(duplicated.sum())} repeats, "
                         f"first {int(item_idx[duplicated.to_numpy()][0])}")
-    levels = codes.shape[1]
-    prefix_cols = [f"c{level}" for level in range(levels)]
+    return item_idx, codes
 
-    if previous is None:
-        prev_items, prev_codes = np.empty(0, np.int64), np.empty((0, levels + 1), np.int64)
-    else:
-        prev_items, prev_codes = _previous_codes(previous, levels + 1)
 
-    known = np.isin(item_idx, prev_items)
-    new = pd.DataFrame(codes[~known].astype(np.int64), columns=prefix_cols)
-    new.insert(0, "item_idx", item_idx[~known])
+def _number_collisions(new_items: np.ndarray, new_codes: np.ndarray, prev_codes: np.ndarray,
+                       max_collisions: int) -> pd.DataFrame:
+    """New items in item_idx order with columns item_idx, c0..c{L-1}, collision: per prefix,
+    counting up from one past the largest collision code any previous item used."""
+    prefix_cols = [f"c{level}" for level in range(new_codes.shape[1])]
+    new = pd.DataFrame(new_codes.astype(np.int64), columns=prefix_cols)
+    new.insert(0, "item_idx", new_items)
     new = new.sort_values("item_idx", kind="stable")
-
-    # First collision code per prefix: one past the largest used by any previous item.
     used = pd.DataFrame(prev_codes, columns=[*prefix_cols, "collision"])
     next_free = used.groupby(prefix_cols, sort=False)["collision"].max().add(1).rename("base")
     new = new.join(next_free, on=prefix_cols)
-    new["collision"] = new["base"].fillna(0).astype(np.int64) + new.groupby(
+    new["collision"] = new.pop("base").fillna(0).astype(np.int64) + new.groupby(
         prefix_cols, sort=False
     ).cumcount()
 
@@ -101,22 +126,7 @@ def assign_semantic_ids(
             "have it): catalog larger than the ID space; retrain the RQ-VAE with more "
             "levels or codes, or raise max_collisions"
         )
-
-    keep = np.isin(prev_items, item_idx)
-    all_items = np.concatenate([prev_items[keep], new["item_idx"].to_numpy()])
-    all_codes = np.concatenate([prev_codes[keep], new[[*prefix_cols, "collision"]].to_numpy()])
-    is_new = np.concatenate([np.zeros(keep.sum(), bool), np.ones(len(new), bool)])
-    order = np.argsort(all_items, kind="stable")
-    all_items, all_codes, is_new = all_items[order], all_codes[order], is_new[order]
-
-    shared = pd.DataFrame(all_codes).duplicated(keep=False).to_numpy()
-    if shared.any():
-        raise DataError(
-            f"{int(shared.sum())} items share a semantic ID (e.g. item_idx "
-            f"{int(all_items[shared][0])} -> {all_codes[shared][0].tolist()}); the previous "
-            "semantic IDs are corrupt"
-        )
-    return pd.DataFrame({"item_idx": all_items, "codes": all_codes.tolist(), "is_new": is_new})
+    return new
 
 
 def codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None,
