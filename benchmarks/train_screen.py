@@ -31,7 +31,8 @@ from jobs.warehouse import Warehouse
 from liger_core.calibration import choose_blend
 from liger_core.config import load_settings
 from liger_core.model import Items
-from liger_core.retrieval import PrefixIndex, evaluate
+from liger_core.retrieval import PrefixIndex
+from liger_core.retrieval_metrics import evaluate
 from liger_core.sequences import build_split
 from liger_core.trainer import train
 from liger_core.training_data import sequences_in_space

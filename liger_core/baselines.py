@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from liger_core.retrieval import add_sums, finish
+from liger_core.retrieval_metrics import add_sums, finish
 from liger_core.sequences import Examples, Split
 
 BASELINES = {"popularity": (), "transition1": (1.0,), "transition3": (1.0, 0.5, 0.25)}

@@ -14,7 +14,8 @@ from liger_core.config import EvaluateConfig
 from liger_core.metrics import metric_name
 from liger_core.model import Items
 from liger_core.recommender import Recommender
-from liger_core.retrieval import PrefixIndex, evaluate
+from liger_core.retrieval import PrefixIndex
+from liger_core.retrieval_metrics import evaluate
 from liger_core.sequences import Split
 
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}

@@ -44,7 +44,8 @@ from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model import Batch, Items, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import Blend, PrefixIndex, evaluate_sums, finish, metric_names
+from liger_core.retrieval import Blend, PrefixIndex
+from liger_core.retrieval_metrics import evaluate_sums, finish, metric_names
 from liger_core.sequences import Split
 
 CHECKPOINT = "last.pt"

@@ -8,9 +8,9 @@ from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import (
-    SOURCES, Blend, PrefixIndex, Ranked, dense_topk, evaluate, generative_topk, hybrid_topk, metric_names,
-    recommend,
+    SOURCES, Blend, PrefixIndex, Ranked, dense_topk, generative_topk, hybrid_topk, recommend,
 )
+from liger_core.retrieval_metrics import evaluate, metric_names
 from liger_core.sequences import build_split
 
 
