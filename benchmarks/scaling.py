@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -81,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         history = rng.choice(np.flatnonzero(in_set), size=(args.users, settings.model.max_history))
         batches = list(torch.from_numpy(history).split(args.batch))
         slow = list(torch.from_numpy(history[:args.slow_users]).split(args.batch))
-        prod_s, _ = paths.timed(batches, lambda h: paths.production(catalogue, h, args.k, beams))
-        dense_s, _ = paths.timed(slow, lambda h: paths.dense(catalogue, h, args.k))
-        naive_s, _ = paths.timed(slow, lambda h: paths.naive(catalogue, h, args.k, beams))
+        prod_s, _ = paths.timed(batches, partial(paths.production, catalogue, k=args.k, beams=beams))
+        dense_s, _ = paths.timed(slow, partial(paths.dense, catalogue, k=args.k))
+        naive_s, _ = paths.timed(slow, partial(paths.naive, catalogue, k=args.k, beams=beams))
         row = {
             "items": n, "cold_items": int((~in_set).sum()),
             "assign_seconds": round(assign_seconds, 2),

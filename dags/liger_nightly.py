@@ -39,7 +39,7 @@ For the run's logical date `ds`:
 
 | task | job | writes |
 |---|---|---|
-| champion_ready | (in-process) | the (recommender, RQ-VAE) versions of this run (XCom); without champions the run ends here, skipped, with the reason |
+| champion_ready | (in-process) | this run's recommender and RQ-VAE versions (XCom); no champions: skipped, with the reason |
 | ingest | `jobs/ingest.py` | `items`, `interactions` (+ quarantine) |
 | embed_items | `jobs/embed_items.py` | `item_embeddings` (only new/changed text) |
 | semantic_ids | `jobs/semantic_ids.py --mode assign` | `semantic_ids` (known items keep theirs) |

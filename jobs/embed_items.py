@@ -52,7 +52,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
         started = time.perf_counter()
-        warehouse.write(output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir))
+        warehouse.write(output, "item_embeddings", ds,
+                        validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir))
         seconds = time.perf_counter() - started
         stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
                  "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,

@@ -50,7 +50,7 @@ class TransitionCounts:
         """[B, N] transition score plus a popularity tie-break smaller than any count step.
 
         ``history``: [B, W] right-aligned item_idx, -1 padding."""
-        users, n = len(history), len(self.popularity)
+        users = len(history)
         tie_break = self.popularity / (self.popularity.max() + 1.0) * min(weights, default=1.0) * 0.5
         out = np.tile(tie_break, (users, 1))
         for lag, weight in enumerate(weights, start=1):

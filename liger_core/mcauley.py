@@ -161,7 +161,8 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 if line:
                     yield line_no, line
     except FileNotFoundError:
-        raise DataError(f"{path} does not exist; run `liger ingest --set source.format=mcauley` (it downloads them) first") from None
+        raise DataError(f"{path} does not exist; run `liger ingest --set source.format=mcauley` "
+                        "(it downloads them) first") from None
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile and zlib.error are OSError/EOFError
         raise DataError(f"cannot read {path} ({exc}); delete it and download it again") from None
 

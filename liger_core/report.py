@@ -91,7 +91,7 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
     if not any((Path(warehouse) / "recommendations" / f"ds={ds}").glob("*.parquet")):
         # The nightly run skips itself until a recommender has been promoted.
         reason = gate_reason(runs)
-        lines += [f"  none: no recommender has been promoted, so the nightly run served nothing."
+        lines += ["  none: no recommender has been promoted, so the nightly run served nothing."
                   + (f"\n  Last promotion gate: {reason}." if reason else "")]
         return "\n".join(lines)
     con = duckdb.connect()

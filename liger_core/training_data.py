@@ -44,7 +44,8 @@ def build_catalog(sids: pd.DataFrame, embeddings: pd.DataFrame, sizes: tuple[int
     if len(missing):
         side = {"left_only": "an embedding", "right_only": "a semantic ID"}
         raise DataError(f"{len(missing)} items lack {side[missing['_merge'].iloc[0]]} "
-                        f"(first item_idx {int(missing['item_idx'].iloc[0])}); rerun `liger embed_items` and `liger semantic_ids` for this ds")
+                        f"(first item_idx {int(missing['item_idx'].iloc[0])}); "
+                        "rerun `liger embed_items` and `liger semantic_ids` for this ds")
     merged = merged.sort_values("item_idx")
     catalog = Catalog(sid=np.asarray(merged["codes"].tolist(), dtype=np.int64),
                       text=np.asarray(merged["embedding"].tolist(), dtype=np.float32),

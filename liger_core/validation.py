@@ -155,7 +155,8 @@ def recommendation_user_suite() -> list[gxe.Expectation]:
 def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
                    project_dir: str | Path | None = None) -> int:
     """Run ``suite`` on ``frame`` (pandas, or Spark: validated in Spark, never collected)
-    through the table boundary's Checkpoint; returns the number of expectations checked. With ``project_dir`` the GX project is file-backed there
+    through the table boundary's Checkpoint; returns the number of expectations checked.
+    With ``project_dir`` the GX project is file-backed there
     (``<project_dir>/gx``): suite, ValidationDefinition and Checkpoint are stored, every result
     is kept and the Data Docs site (``gx/uncommitted/data_docs/local_site/index.html``) is
     updated. The result JSON also goes to the active MLflow run as ``validation/<table>.json``."""

@@ -3,7 +3,6 @@ PostgreSQL, and one trained champion on the tiny catalog for the tests that only
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest

@@ -79,8 +79,11 @@ def test_scheduler_runs_a_triggered_nightly(tmp_path, served, metadata_db):
         _cli(["dags", "unpause", "liger_nightly"], env)
         _cli(["dags", "trigger", "liger_nightly", "--logical-date", f"{TONIGHT}T00:00:00+00:00",
               "--run-id", "scheduler_test"], env)
-        state = lambda: db.execute("SELECT state FROM dag_run WHERE run_id = 'scheduler_test'").fetchone()[0]
-        _wait(lambda: state() in ("success", "failed"), "liger_nightly to finish", logs, deadline)
+        def finished() -> bool:
+            state = db.execute("SELECT state FROM dag_run WHERE run_id = 'scheduler_test'").fetchone()[0]
+            return state in ("success", "failed")
+
+        _wait(finished, "liger_nightly to finish", logs, deadline)
         seconds = time.monotonic() - started
         tasks = dict(db.execute("SELECT task_id, state FROM task_instance WHERE run_id = 'scheduler_test'").fetchall())
         pooled = db.execute("SELECT count(*) FROM task_instance WHERE run_id = 'scheduler_test' "
