@@ -8,7 +8,7 @@ PROFILE ?= cpu
 
 ARGS   ?=
 
-.PHONY: setup run test test-unit airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen \
+.PHONY: setup run test test-unit lint airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen \
         bench-inference bench-serving bench-scaling clean
 
 $(STAMP): requirements.txt pyproject.toml
@@ -25,6 +25,9 @@ run: setup  ## the main job: liger_retrain then liger_nightly via `airflow dags 
 
 test: setup  ## unit, Spark job and end-to-end tests
 	$(BIN)/python -m pytest -ra
+
+lint: setup  ## ruff lint (pyflakes + pycodestyle, rules in pyproject.toml), as CI runs it
+	$(BIN)/ruff check .
 
 test-unit: setup  ## only the fast liger_core tests (no Spark)
 	$(BIN)/python -m pytest -ra tests/unit
