@@ -19,7 +19,7 @@ from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
 from liger_core import tracking
 from liger_core.config import Settings
-from liger_core.embeddings import autocast_dtype, embed_frames, load_encoder, model_label
+from liger_core.embeddings import embed_frames, load_encoder, model_label, uses_bfloat16
 from liger_core.validation import item_embeddings_suite, validate_frame
 
 log = logging.getLogger("liger.embed")
@@ -57,7 +57,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         seconds = time.perf_counter() - started
         stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
                  "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,
-                 "dimension": dim, "bfloat16": int(autocast_dtype(precision, device) is not None)}
+                 "dimension": dim, "bfloat16": int(uses_bfloat16(precision, device))}
         tracking.log_metrics(stats)
     return stats
 

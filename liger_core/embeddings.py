@@ -44,14 +44,20 @@ def native_bfloat16(device: str) -> bool:
     return bool(amx and amx())
 
 
+def uses_bfloat16(precision: str, device: str) -> bool:
+    """Whether ``precision`` encodes under bfloat16 on ``device``; silent, so the driver can
+    record it without repeating the fallback line the encoding task logs."""
+    return precision == "bfloat16" or (precision != "float32" and native_bfloat16(device))
+
+
 def autocast_dtype(precision: str, device: str):
-    """The torch dtype to encode under autocast, or None for plain float32."""
+    """The torch dtype to encode under autocast, or None for plain float32 (said once, here)."""
     import torch
 
+    if uses_bfloat16(precision, device):
+        return torch.bfloat16
     if precision == "float32":
         return None
-    if precision == "bfloat16" or native_bfloat16(device):
-        return torch.bfloat16
     log.info("embedding in float32: %s has no native bfloat16 (set embedding.precision=bfloat16 to force it)", device)
     return None
 

@@ -59,5 +59,8 @@ def test_auto_precision_is_float32_without_native_bfloat16_and_says_so(monkeypat
     assert autocast_dtype("auto", "cpu") is torch.bfloat16
     monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: False)
     with caplog.at_level("INFO", logger="liger.embeddings"):
+        assert not embeddings.uses_bfloat16("auto", "cpu")
+        assert caplog.text == ""  # the driver's check for its metrics stays silent
         assert autocast_dtype("auto", "cpu") is None
-    assert "embedding in float32: cpu has no native bfloat16" in caplog.text
+    assert caplog.text.count("embedding in float32: cpu has no native bfloat16") == 1
+    assert embeddings.uses_bfloat16("bfloat16", "cpu") and not embeddings.uses_bfloat16("float32", "cpu")
