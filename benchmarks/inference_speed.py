@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base = figures["production_hybrid"]["users_per_second"]
     print(f"recommender v{version}, {len(rows)} test users, top-{args.k}, {beams} beams, "
-          f"{inputs.catalog.n_items} items ({len(catalogue.cold)} cold), {torch.get_num_threads()} torch threads")
+          f"{inputs.catalog.n_items} items ({len(catalogue.index.cold)} cold), {torch.get_num_threads()} torch threads")
     print(f"{'path':<22}{'users/s':>10}{'ms/user':>10}{'vs prod':>9}{f'R@{args.k}':>8}{'invalid IDs':>13}")
     for name, fig in figures.items():
         invalid = f"{fig['invalid_id_rate']:.2%}" if "invalid_id_rate" in fig else "-"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result("inference_speed_beauty", {
         **machine_info(), "ds": args.ds, "recommender_version": version, "users": len(rows), "k": args.k,
         "beams": beams, "batch_users": args.batch, "torch_threads": torch.get_num_threads(),
-        "items": inputs.catalog.n_items, "cold_items": len(catalogue.cold),
+        "items": inputs.catalog.n_items, "cold_items": len(catalogue.index.cold),
         "index_build_seconds": {key: round(value, 3) for key, value in build.items()}, "paths": figures})
     print(f"wrote {path}")
     return 0

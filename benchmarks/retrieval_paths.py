@@ -18,34 +18,32 @@ import torch
 from torch import Tensor
 
 from liger_core.model import Encoded, Items, LigerModel
-from liger_core.retrieval import (PrefixIndex, Ranked, all_item_vectors, dense_topk, generative_topk,
-                                  hybrid_topk, recommend)
+from liger_core.retrieval import Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend
 
 SCAN_CHUNK = 65_536  # items compared per step when mapping codes to items
 
 
 @dataclass
 class Catalogue:
-    """Everything a path needs, built once per catalog (the "index build")."""
+    """Everything a path needs, built once per catalog (the "index build"): the model, the
+    production retrieval index and the dense vector of every item (a liger-mode model)."""
 
     model: LigerModel
-    items: Items
-    index: PrefixIndex
-    cold: Tensor  # [N - M] item_idx of cold-start items
-    vectors: Tensor  # [N, d] dense item vectors
+    index: RetrievalIndex
+    vectors: Tensor  # [N, d]
 
     @classmethod
     def build(cls, model: LigerModel, items: Items, in_set: np.ndarray) -> tuple[Catalogue, dict[str, float]]:
-        """The catalogue and the seconds its prefix index and item vectors took."""
+        """The catalogue and the seconds its retrieval index and item vectors took."""
         model.eval()
         started = time.perf_counter()
-        index = PrefixIndex(items.sid.numpy(), np.flatnonzero(in_set), model.code_sizes)
+        index = RetrievalIndex.build(items, in_set, model.code_sizes)
         index_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        vectors = all_item_vectors(model, items.text)
+        vectors = index.item_vectors(model)
         vector_seconds = time.perf_counter() - started
-        catalogue = cls(model, items, index, torch.from_numpy(np.flatnonzero(~in_set)), vectors)
-        return catalogue, {"prefix_index_seconds": index_seconds, "item_vectors_seconds": vector_seconds}
+        return cls(model, index, vectors), {"prefix_index_seconds": index_seconds,
+                                            "item_vectors_seconds": vector_seconds}
 
 
 @torch.no_grad()
@@ -83,28 +81,27 @@ def items_by_scan(codes: Tensor, sid: Tensor, item_idx: Tensor) -> Tensor:
 
 
 def production(catalogue: Catalogue, history: Tensor, k: int, beams: int) -> Ranked:
-    return recommend(catalogue.model, history, catalogue.items, catalogue.index, catalogue.cold,
-                     catalogue.vectors, k, beams=beams)
+    return recommend(catalogue.model, history, catalogue.index, catalogue.vectors, k, beams=beams)
 
 
 def constrained_candidates(catalogue: Catalogue, history: Tensor, beams: int) -> Tensor:
     """item_idx [B, beams] the production beam produces (-1: fewer live beams)."""
-    encoded = catalogue.model.encode(history, catalogue.items)
-    return generative_topk(catalogue.model, encoded, catalogue.index, beams).items
+    encoded = catalogue.model.encode(history, catalogue.index.items)
+    return generative_topk(catalogue.model, encoded, catalogue.index.prefixes, beams).items
 
 
 def naive(catalogue: Catalogue, history: Tensor, k: int, beams: int) -> tuple[Ranked, Tensor]:
     """Hybrid top-k fed by the unconstrained beam; also the mapped beam items [B, beams]."""
-    encoded = catalogue.model.encode(history, catalogue.items)
+    items = catalogue.index.items
+    encoded = catalogue.model.encode(history, items)
     codes, log_prob = unconstrained_beam(catalogue.model, encoded, beams)
-    everything = torch.arange(len(catalogue.items.sid), device=codes.device)
-    mapped = items_by_scan(codes, catalogue.items.sid, everything)
-    return hybrid_topk(encoded.query, catalogue.vectors, Ranked(mapped, log_prob), catalogue.cold, k,
+    mapped = items_by_scan(codes, items.sid, torch.arange(len(items.sid), device=codes.device))
+    return hybrid_topk(encoded.query, catalogue.vectors, Ranked(mapped, log_prob), catalogue.index.cold, k,
                        exclude=history), mapped
 
 
 def dense(catalogue: Catalogue, history: Tensor, k: int) -> Ranked:
-    encoded = catalogue.model.encode(history, catalogue.items)
+    encoded = catalogue.model.encode(history, catalogue.index.items)
     everything = torch.arange(len(catalogue.vectors))
     return dense_topk(encoded.query, catalogue.vectors, everything, k, exclude=history)
 

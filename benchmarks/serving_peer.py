@@ -106,24 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     model = LigerModel(cfg, sizes, TEXT_DIM, n_items=args.items).eval()
     catalogue = synthetic_catalogue(model, args.items, args.cold, rng, settings.rqvae.codebook_size,
                                     settings.rqvae.levels, settings.semantic_ids.max_collisions)
-    in_set = np.setdiff1d(np.arange(args.items), catalogue.cold.numpy())
+    in_set = catalogue.index.in_set.numpy()
     history = torch.from_numpy(rng.choice(in_set, size=(args.users, cfg.max_history)))
 
     figures: dict[str, dict] = {}
     for batch in args.batches:
         batches = list(history.split(batch))
         with torch.no_grad():
-            encoded = [model.encode(h, catalogue.items) for h in batches]
+            encoded = [model.encode(h, catalogue.index.items) for h in batches]
         figures[f"batch_{batch}"] = {
-            "encoder": rate(batches, lambda h: model.encode(h, catalogue.items), args.users),
-            "constrained_beam": rate(encoded, lambda e: generative_topk(model, e, catalogue.index, beams), args.users),
+            "encoder": rate(batches, lambda h: model.encode(h, catalogue.index.items), args.users),
+            "constrained_beam": rate(encoded, lambda e: generative_topk(model, e, catalogue.index.prefixes, beams), args.users),
             "production_hybrid": rate(batches, lambda h: paths.production(catalogue, h, args.k, beams), args.users),
         }
         print(f"batch {batch}: {figures[f'batch_{batch}']}", flush=True)
 
     # The same token stream for T5: item-major, level-minor, one token per (level, code).
     offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-    tokens = (catalogue.items.sid[history[:args.hf_users]] + offsets + 2).flatten(1)
+    tokens = (catalogue.index.items.sid[history[:args.hf_users]] + offsets + 2).flatten(1)
     hf_batch = args.hf_batch
     hf_batches = list(tokens.split(hf_batch))
     widths = {"hf_t5_same_size": (cfg.heads, cfg.d_model // cfg.heads), "hf_t5_official_width": (6, 64)}

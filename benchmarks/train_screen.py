@@ -20,9 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from benchmarks.machine import machine_info, write_result
 from jobs.common import today
 from jobs.inputs import load_model_inputs
@@ -30,8 +27,7 @@ from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core.calibration import choose_blend
 from liger_core.config import load_settings
-from liger_core.model import Items
-from liger_core.retrieval import PrefixIndex
+from liger_core.retrieval import RetrievalIndex
 from liger_core.retrieval_metrics import evaluate
 from liger_core.sequences import build_split
 from liger_core.trainer import train
@@ -49,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     inputs = load_model_inputs(Warehouse(spark_session(base), base.paths.warehouse_uri), base, args.ds)
     sequences = sequences_in_space(inputs.sequences["items"], inputs.space)
     catalog = inputs.catalog
-    items = Items.from_catalog(catalog)
     results = []
     for config in args.config or [""]:
         overrides = [item for item in config.split(",") if item]
@@ -59,12 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as folder:
             trained = train(settings.model, settings.train, catalog, split, Path(folder))
         train_seconds = time.perf_counter() - started
-        index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
-        cold = torch.from_numpy(np.flatnonzero(~split.in_set))
-        blend, _ = choose_blend(trained.model.eval(), split, catalog, beams=settings.train.beams,
+        index = RetrievalIndex.from_catalog(catalog, split.in_set)
+        blend, _ = choose_blend(trained.model.eval(), split.valid, index, beams=settings.train.beams,
                                 cold_candidates=settings.train.cold_candidates)  # as the train stage does
-        metrics = evaluate(trained.model, split.test, items, index, cold, split="test", blend=blend,
-                           beams=settings.train.beams)
+        metrics = evaluate(trained.model, split.test, index, split="test", blend=blend, beams=settings.train.beams)
         row = {"overrides": overrides, "train_seconds": round(train_seconds, 1), "steps": trained.step,
                "epochs": round(trained.epochs, 2), "samples_per_second": round(trained.samples_per_second, 1),
                "blend": {key: str(value) for key, value in blend._asdict().items()},

@@ -25,6 +25,7 @@ from liger_core.model import LigerModel
 from liger_core.model_registry import register_recommender
 from liger_core.plots import training_curve_figure
 from liger_core.recommender import Recommender
+from liger_core.retrieval import RetrievalIndex
 from liger_core.sequences import Split, build_split
 from liger_core.trainer import TrainResult, train
 from liger_core.training_data import sequences_in_space
@@ -94,7 +95,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
                               active.info.run_id)
-        blend, blend_scores = choose_blend(model.eval(), split, inputs.catalog, beams=settings.train.beams,
+        index = RetrievalIndex.from_catalog(inputs.catalog, split.in_set)
+        blend, blend_scores = choose_blend(model.eval(), split.valid, index, beams=settings.train.beams,
                                            cold_candidates=settings.train.cold_candidates)
         log.info("hybrid blend %s chosen on validation (hybrid NDCG@10, best 5: %s)", blend._asdict(),
                  {"/".join(map(str, b)): round(v, 4)

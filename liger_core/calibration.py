@@ -21,12 +21,10 @@ import math
 import numpy as np
 import torch
 
-from liger_core.catalog import Catalog
 from liger_core.metrics import ndcg_at_k
-from liger_core.model import Items, LigerModel
-from liger_core.retrieval import (Blend, PrefixIndex, all_item_vectors, eval_mode, generative_topk,
-                                  hybrid_rank, side_pool)
-from liger_core.sequences import Examples, Split
+from liger_core.model import LigerModel
+from liger_core.retrieval import Blend, RetrievalIndex, eval_mode, generative_topk, hybrid_rank, side_pool
+from liger_core.sequences import Examples
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08)  # cosine per nat of log-prob
@@ -34,38 +32,36 @@ METRIC_K = 10
 
 
 @torch.no_grad()
-def choose_blend(model: LigerModel, split: Split, catalog: Catalog, *, beams: int, cold_candidates: int,
+def choose_blend(model: LigerModel, valid: Examples, index: RetrievalIndex, *, beams: int, cold_candidates: int,
                  batch_size: int = 256) -> tuple[Blend, dict[Blend, float]]:
-    """(best blend, validation hybrid NDCG@10 per blend) over every validation user. Ties go
-    to the blend nearest the paper's (no dense candidates, offset 0, weight 0); without a
+    """(best blend, validation hybrid NDCG@10 per blend) over every user of ``valid``. Ties
+    go to the blend nearest the paper's (no dense candidates, offset 0, weight 0); without a
     hybrid model it is the paper's. Without cold items the offset stays 0."""
-    valid, cold_items = split.valid, torch.from_numpy(np.flatnonzero(~split.in_set))
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), {}
-    offsets = COLD_OFFSETS if len(cold_items) else (0.0,)
+    offsets = COLD_OFFSETS if len(index.cold) else (0.0,)
     grid = itertools.product(offsets, GENERATIVE_WEIGHTS, (0, beams), (cold_candidates,))
     totals = dict.fromkeys(itertools.starmap(Blend, grid), 0.0)
-    items = Items.from_catalog(catalog)
-    index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
     with eval_mode(model):
-        _add_ndcg(totals, model, valid, items, index, cold_items, beams, cold_candidates, batch_size)
+        _add_ndcg(totals, model, valid, index, beams, cold_candidates, batch_size)
     scores = {blend: total / len(valid) for blend, total in totals.items()}
     best = max(scores, key=lambda b: (scores[b], -b.dense_candidates, -abs(b.cold_offset), -b.generative_weight))
     return best, scores
 
 
-def _add_ndcg(totals: dict[Blend, float], model: LigerModel, valid: Examples, items: Items, index: PrefixIndex,
-              cold_items: torch.Tensor, beams: int, cold_candidates: int, batch_size: int) -> None:
+def _add_ndcg(totals: dict[Blend, float], model: LigerModel, valid: Examples, index: RetrievalIndex,
+              beams: int, cold_candidates: int, batch_size: int) -> None:
     """Sum of validation hybrid NDCG@10 per blend, from one beam search and one side pool
     per batch."""
-    vectors = all_item_vectors(model, items.text)
+    vectors = index.item_vectors(model)
+    device = index.items.sid.device
     widest = max(blend.dense_candidates for blend in totals)
     for start in range(0, len(valid), batch_size):
         rows = np.arange(start, min(start + batch_size, len(valid)))
         history, targets = valid.batch(rows, model.max_history)
-        encoded = model.encode(torch.from_numpy(history), items)
-        generated = generative_topk(model, encoded, index, beams)
-        pool = side_pool(encoded.query, vectors, cold_items, cold_cap=cold_candidates, dense_candidates=widest)
+        encoded = model.encode(torch.from_numpy(history).to(device), index.items)
+        generated = generative_topk(model, encoded, index.prefixes, beams)
+        pool = side_pool(encoded.query, vectors, index.cold, cold_cap=cold_candidates, dense_candidates=widest)
         for blend in totals:
             ranked = hybrid_rank(encoded.query, vectors, generated, pool, METRIC_K, blend=blend)
             totals[blend] += float(ndcg_at_k(ranked.items.cpu().numpy(), targets, METRIC_K).sum())

@@ -7,14 +7,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from liger_core.baselines import BASELINES, evaluate_baselines
 from liger_core.config import EvaluateConfig
 from liger_core.metrics import metric_name
-from liger_core.model import Items
 from liger_core.recommender import Recommender
-from liger_core.retrieval import PrefixIndex
+from liger_core.retrieval import RetrievalIndex
 from liger_core.retrieval_metrics import evaluate
 from liger_core.sequences import Split
 
@@ -33,10 +31,7 @@ def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateCo
     the gate. One beam search of ``cfg.beam_width`` (at least the widest K) per user feeds
     every K: generative ranks its top beams, hybrid reranks the best K of them."""
     model = recommender.model.eval()
-    catalog = recommender.catalog
-    items = Items.from_catalog(catalog)
-    index = PrefixIndex(catalog.sid, np.flatnonzero(split.in_set), catalog.code_sizes)
-    cold = torch.from_numpy(np.flatnonzero(~split.in_set))
+    index = RetrievalIndex.from_catalog(recommender.catalog, split.in_set)
     test, valid = split.test, split.valid
     if cfg.users and len(test) > cfg.users:
         rows = np.sort(np.random.default_rng(seed).choice(len(test), cfg.users, replace=False))
@@ -44,9 +39,8 @@ def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateCo
     width = max(cfg.beam_width, *cfg.beam_sweep)
     options = dict(beams=width, candidates=cfg.beam_sweep[0], blend=recommender.blend)
     history = recommender.model_config.max_history
-    results = evaluate(model, test, items, index, cold, split="test", sweep=cfg.beam_sweep,
-                       served=True, **options)
-    results.update(evaluate(model, valid, items, index, cold, split="val", **options))
+    results = evaluate(model, test, index, split="test", sweep=cfg.beam_sweep, served=True, **options)
+    results.update(evaluate(model, valid, index, split="val", **options))
     for examples, name in ((test, "test"), (valid, "val")):
         results.update(evaluate_baselines(split, examples, history, split_name=name))
     results.update(evaluate_baselines(split, test, history, split_name="test", exclude_history=True))

@@ -23,9 +23,9 @@ import torch
 from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
-from liger_core.model import Items, LigerModel
+from liger_core.model import LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import SOURCES, Blend, PrefixIndex, all_item_vectors, recommend
+from liger_core.retrieval import BEAMS, SOURCES, Blend, RetrievalIndex, recommend
 from liger_core.sequences import pad_histories
 from liger_core.training_data import ItemSpace
 
@@ -35,13 +35,11 @@ _LOADED: dict[str, "Recommender"] = {}
 
 
 class _Serving(NamedTuple):
-    """What ranking needs beyond the model, built once per device: the catalog's tensors,
-    the in-set prefix index, the cold rows and every item's dense vector."""
+    """What ranking needs, built once per device: the model there, the catalog's retrieval
+    index and every item's dense vector (the weights do not change while serving)."""
 
     model: LigerModel
-    items: Items
-    index: PrefixIndex
-    cold: torch.Tensor
+    index: RetrievalIndex
     vectors: torch.Tensor | None
 
 
@@ -63,7 +61,7 @@ class Recommender:
         candidates; chosen on validation at training time (a bundle without one ranks as the
         paper does)."""
         return Blend(float(self.meta.get("cold_offset", 0.0)), float(self.meta.get("generative_weight", 0.0)),
-                     int(self.meta.get("dense_candidates", 0)), int(self.meta.get("cold_candidates", 512)))
+                     int(self.meta.get("dense_candidates", 0)), int(self.meta.get("cold_candidates", Blend().cold_candidates)))
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
@@ -129,7 +127,7 @@ class Recommender:
         model.text.item_id = torch.nn.Embedding.from_pretrained(weight, freeze=True)
         return model
 
-    def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = 20,
+    def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = BEAMS,
                   exclude_history: bool = True, batch_users: int = 64,
                   device: str = "cpu") -> pd.DataFrame:
         """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
@@ -138,12 +136,12 @@ class Recommender:
         items may take beams, and k valid items must remain (the nightly job and the MLflow
         model rank alike)."""
         beams = max(beams, k) + (self.model_config.max_history if exclude_history else 0)
-        model, items, index, cold, vectors = self._serving_on(device)
+        model, index, vectors = self._serving_on(device)
         parts, progress = [], Progress("recommend", len(histories), "user")
         for start in range(0, len(histories), batch_users):
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
-            ranked = recommend(model, history, items, index, cold, vectors, k, beams=beams,
+            ranked = recommend(model, history, index, vectors, k, beams=beams,
                                exclude_history=exclude_history, blend=self.blend)
             parts.append(self._rows(ranked, start))
             progress.update(min(start + batch_users, len(histories)))
@@ -155,11 +153,8 @@ class Recommender:
         """Built on the first call per device; later Arrow batches of the same process reuse it."""
         if device not in self._serving:
             model = self.model.to(device)
-            items = Items.from_catalog(self.catalog, device)
-            index = PrefixIndex(self.catalog.sid, np.flatnonzero(self.in_set), self.catalog.code_sizes).to(device)
-            cold = torch.from_numpy(np.flatnonzero(~self.in_set)).to(device)
-            vectors = all_item_vectors(model, items.text) if model.dense else None
-            self._serving[device] = _Serving(model, items, index, cold, vectors)
+            index = RetrievalIndex.from_catalog(self.catalog, self.in_set, device)
+            self._serving[device] = _Serving(model, index, index.item_vectors(model))
         return self._serving[device]
 
     def shared_prefix(self, history: Sequence[int], item_idx: np.ndarray) -> np.ndarray:

@@ -13,17 +13,20 @@ when fewer than K items qualify.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from liger_core.catalog import Catalog
 from liger_core.errors import DataError
 from liger_core.model import Encoded, Items, LigerModel
 
 SOURCES = ("generative", "cold_start")  # names of the codes in Ranked.source
 ITEM_CHUNK = 65_536  # items per forward pass when projecting a whole catalog
+BEAMS = 20  # beam width of the generative search unless a caller names another (DESIGN §5)
 
 
 class Ranked(NamedTuple):
@@ -87,8 +90,44 @@ class PrefixIndex:
         return out
 
 
+@dataclass(frozen=True)
+class RetrievalIndex:
+    """Everything retrieval needs about a catalog, built once per process and device: item
+    features, the prefix index over the in-set items and the cold-start items the beam can
+    never reach. It does not depend on the weights; ``item_vectors`` does, so callers
+    recompute those when the weights change (each evaluation during training) and keep
+    them otherwise (serving)."""
+
+    items: Items
+    prefixes: PrefixIndex
+    in_set: Tensor  # [M] item_idx the model was trained on, ascending
+    cold: Tensor  # [N - M] the other item_idx, ascending
+
+    @classmethod
+    def build(cls, items: Items, in_set_mask: np.ndarray, code_sizes: Sequence[int]) -> RetrievalIndex:
+        """``in_set_mask``: [N] bool, one flag per item of ``items``."""
+        mask = np.asarray(in_set_mask, dtype=bool)
+        if mask.shape != (len(items.sid),):
+            raise DataError(f"in-set mask has shape {mask.shape}; the catalog has {len(items.sid)} items")
+        device = items.sid.device
+        in_set = np.flatnonzero(mask)
+        prefixes = PrefixIndex(items.sid.cpu().numpy(), in_set, code_sizes).to(device)
+        return cls(items, prefixes, torch.from_numpy(in_set).to(device),
+                   torch.from_numpy(np.flatnonzero(~mask)).to(device))
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, in_set_mask: np.ndarray,
+                     device: torch.device | str = "cpu") -> RetrievalIndex:
+        return cls.build(Items.from_catalog(catalog, device), in_set_mask, catalog.code_sizes)
+
+    def item_vectors(self, model: LigerModel) -> Tensor | None:
+        """Dense vectors [N, d] of every item under the model's current weights; None for a
+        model without a dense head (tiger)."""
+        return all_item_vectors(model, self.items.text) if model.dense else None
+
+
 @torch.no_grad()
-def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, beams: int = 20,
+def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, beams: int = BEAMS,
                     exclude: Tensor | None = None) -> Ranked:
     """Constrained beam search: [B, beams] distinct in-set items by cumulative log-prob.
 
@@ -257,26 +296,25 @@ def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def recommend(model: LigerModel, history: Tensor, items: Items, index: PrefixIndex,
-              cold_items: Tensor, vectors: Tensor | None, k: int, *, beams: int = 20,
-              exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
+def recommend(model: LigerModel, history: Tensor, index: RetrievalIndex, vectors: Tensor | None, k: int, *,
+              beams: int = BEAMS, exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
-    with max(beams, k) beams (tiger) or dense over the whole catalog (dense).
-    ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``: ``all_item_vectors``
-    (None in tiger mode). Runs in eval mode whatever mode the model is in."""
+    with max(beams, k) beams (tiger, so that k items come back) or dense over the whole
+    catalog (dense). ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``:
+    ``index.item_vectors(model)``. Runs in eval mode whatever mode the model is in."""
     exclude = history if exclude_history else None
     with eval_mode(model):
-        encoded = model.encode(history, items)
+        encoded = model.encode(history, index.items)
         if model.generative and model.dense:
-            generated = generative_topk(model, encoded, index, beams, exclude)
-            return hybrid_topk(encoded.query, vectors, generated, cold_items, k, exclude, blend)
+            generated = generative_topk(model, encoded, index.prefixes, beams, exclude)
+            return hybrid_topk(encoded.query, vectors, generated, index.cold, k, exclude, blend)
         if model.generative:
-            top = generative_topk(model, encoded, index, max(beams, k), exclude)
+            top = generative_topk(model, encoded, index.prefixes, max(beams, k), exclude)
             return Ranked(top.items[:, :k], top.scores[:, :k],
                           torch.zeros_like(top.items[:, :k], dtype=torch.int8))
         everything = torch.arange(len(vectors), device=vectors.device)
         ranked = dense_topk(encoded.query, vectors, everything, k, exclude)
-        return ranked._replace(source=torch.isin(ranked.items, cold_items).to(torch.int8))
+        return ranked._replace(source=torch.isin(ranked.items, index.cold).to(torch.int8))
 
 
 @contextmanager

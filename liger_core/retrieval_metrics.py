@@ -12,10 +12,10 @@ from torch import Tensor
 
 from liger_core.errors import DataError
 from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k
-from liger_core.model import Encoded, Items, LigerModel
+from liger_core.model import Encoded, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import (Blend, PrefixIndex, Ranked, all_item_vectors, dense_topk, eval_mode,
-                                  drop_excluded, generative_topk, hybrid_topk)
+from liger_core.retrieval import (BEAMS, Blend, Ranked, RetrievalIndex, dense_topk, drop_excluded, eval_mode,
+                                  generative_topk, hybrid_topk)
 from liger_core.sequences import Examples
 
 
@@ -43,11 +43,9 @@ def _users(split: str, segment: str | None) -> str:
 def evaluate_sums(
     model: LigerModel,
     examples: Examples,
-    items: Items,
-    index: PrefixIndex,
-    cold_items: Tensor,
+    index: RetrievalIndex,
     *,
-    beams: int = 20,
+    beams: int = BEAMS,
     candidates: int | None = None,
     sweep: Sequence[int] = (),
     blend: Blend = Blend(),
@@ -65,8 +63,8 @@ def evaluate_sums(
     user's history excluded, as serving returns them. Sums add up across data-parallel
     workers; ``finish`` turns them into means. Methods the mode lacks are skipped.
     """
-    device = items.sid.device
-    all_idx = torch.arange(len(items.sid), device=device)
+    device = index.items.sid.device
+    all_idx = torch.arange(len(index.items.sid), device=device)
     widths = {"hybrid": candidates or beams, **{f"hybrid_K{k}": k for k in sweep}}
     if any(width > beams for width in widths.values()):
         raise DataError(f"hybrid candidates {sorted(widths.values())} exceed the beam width {beams}")
@@ -78,17 +76,17 @@ def evaluate_sums(
                             for metric, _ in METRICS for k in ks for seg in SEGMENTS], 0.0)
     progress = Progress(f"evaluate {split}", len(examples), "user")
     with eval_mode(model):
-        vectors = all_item_vectors(model, items.text) if model.dense else None
+        vectors = index.item_vectors(model)
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
             history, targets = examples.batch(rows, model.max_history)
             history_t = torch.from_numpy(history).to(device)
-            encoded = model.encode(history_t, items)
-            generated = generative_topk(model, encoded, index, beams) if model.generative else None
-            ranked = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
+            encoded = model.encode(history_t, index.items)
+            generated = generative_topk(model, encoded, index.prefixes, beams) if model.generative else None
+            ranked = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths,
                                blend, max(ks), None)
             if served:
-                excluded = _rank_all(model, encoded, generated, cold_items, vectors, all_idx, widths,
+                excluded = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths,
                                      blend, max(ks), history_t)
                 ranked.update({f"{m}_served": r for m, r in excluded.items()})
             add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
@@ -145,9 +143,8 @@ def finish(sums: dict[str, float], split: str = "val") -> dict[str, float]:
     return out
 
 
-def evaluate(model: LigerModel, examples: Examples, items: Items, index: PrefixIndex,
-             cold_items: Tensor, *, split: str = "val", **options: Any) -> dict[str, float]:
+def evaluate(model: LigerModel, examples: Examples, index: RetrievalIndex, *, split: str = "val",
+             **options: Any) -> dict[str, float]:
     """Mean Recall/NDCG@k per method over all, cold-start and in-set targets, in one process
     (options as for ``evaluate_sums``)."""
-    return finish(evaluate_sums(model, examples, items, index, cold_items, split=split, **options),
-                  split)
+    return finish(evaluate_sums(model, examples, index, split=split, **options), split)

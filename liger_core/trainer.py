@@ -42,9 +42,9 @@ from liger_core.batching import BucketedLoader
 from liger_core.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
-from liger_core.model import Batch, Items, LigerModel
+from liger_core.model import Batch, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import Blend, PrefixIndex
+from liger_core.retrieval import Blend, RetrievalIndex
 from liger_core.retrieval_metrics import evaluate_sums, finish, metric_names
 from liger_core.sequences import Split
 
@@ -192,9 +192,9 @@ class Trainer:
         self.optimizer = _optimizer(self.model, train_cfg)
         self.state, self.best_weights = _State(), None
         self.path = Path(checkpoint_dir) / CHECKPOINT
-        self.items = Items.from_catalog(catalog, self.device)
+        self.index = RetrievalIndex.from_catalog(catalog, split.in_set, self.device)
         if self.model.text is not None:
-            self.model.text.fit_statistics(self.items.text)
+            self.model.text.fit_statistics(self.index.items.text)
         self._data(split)
         self._restore()
         self.start_step = self.state.step
@@ -205,12 +205,8 @@ class Trainer:
         self.bf16 = self.device.type == "cuda" and train_cfg.mixed_precision
 
     def _data(self, split: Split) -> None:
-        """Candidates, validation users and the batch loader of this rank."""
-        device, cfg = self.device, self.cfg
-        in_set = np.flatnonzero(split.in_set)
-        self.candidates = torch.from_numpy(in_set).to(device)
-        self.index = PrefixIndex(self.items.sid.cpu().numpy(), in_set, self.code_sizes).to(device)
-        self.cold = torch.from_numpy(np.flatnonzero(~split.in_set)).to(device)
+        """Validation users and the batch loader of this rank."""
+        cfg = self.cfg
         valid = split.valid
         if cfg.eval_users and len(valid) > cfg.eval_users:
             rows = np.random.default_rng(cfg.seed).choice(len(valid), cfg.eval_users, replace=False)
@@ -266,19 +262,20 @@ class Trainer:
         history_t = torch.from_numpy(history).to(self.device)
         target_t = torch.from_numpy(target).to(self.device)
         candidates = self._dense_candidates(target_t)
-        position = torch.full((len(self.items.sid),), -1, dtype=torch.long, device=self.device)
+        position = torch.full((len(self.index.items.sid),), -1, dtype=torch.long, device=self.device)
         position[candidates] = torch.arange(len(candidates), device=self.device)
-        return Batch(history_t, target_t, self.items, candidates,
+        return Batch(history_t, target_t, self.index.items, candidates,
                      torch.where(target_t >= 0, position[target_t.clamp_min(0)], -1))
 
     def _dense_candidates(self, target: torch.Tensor) -> torch.Tensor:
         """Items the dense loss ranks: every in-set item, or (``dense_negatives`` > 0) the
         batch's targets plus that many in-set items drawn uniformly, which cuts the item
         tower's work per step from the whole catalog to a few thousand rows."""
-        if not self.cfg.dense_negatives or self.cfg.dense_negatives >= len(self.candidates):
-            return self.candidates
-        drawn = torch.randint(len(self.candidates), (self.cfg.dense_negatives,), device=self.device)
-        return torch.unique(torch.cat([target[target >= 0], self.candidates[drawn]]))
+        in_set = self.index.in_set
+        if not self.cfg.dense_negatives or self.cfg.dense_negatives >= len(in_set):
+            return in_set
+        drawn = torch.randint(len(in_set), (self.cfg.dense_negatives,), device=self.device)
+        return torch.unique(torch.cat([target[target >= 0], in_set[drawn]]))
 
     def step(self) -> dict[str, torch.Tensor]:
         """One optimisation step on the next batch; returns its losses."""
@@ -300,8 +297,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Validation metrics of the current weights, summed over ranks."""
-        sums = evaluate_sums(self.model, self.valid, self.items, self.index, self.cold,
-                             beams=self.cfg.beams, blend=Blend(cold_candidates=self.cfg.cold_candidates),
+        sums = evaluate_sums(self.model, self.valid, self.index, beams=self.cfg.beams,
+                             blend=Blend(cold_candidates=self.cfg.cold_candidates),
                              batch_size=self.cfg.eval_batch_size)
         if self.world > 1:
             values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)

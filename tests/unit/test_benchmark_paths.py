@@ -46,7 +46,7 @@ def test_unconstrained_beam_equals_constrained_beam_when_every_id_is_an_item():
     encoded = model.encode(history, items)
     codes, scores = paths.unconstrained_beam(model, encoded, beams=6)
     mapped = paths.items_by_scan(codes, items.sid, torch.arange(len(items.sid)))
-    constrained = generative_topk(model, encoded, catalogue.index, beams=6)
+    constrained = generative_topk(model, encoded, catalogue.index.prefixes, beams=6)
     assert torch.equal(mapped, constrained.items)
     torch.testing.assert_close(scores, constrained.scores)
     assert paths.invalid_rate(mapped) == 0.0

@@ -9,7 +9,7 @@ from liger_core.calibration import COLD_OFFSETS, GENERATIVE_WEIGHTS, choose_blen
 from liger_core.config import ModelConfig, TrainConfig
 from liger_core.model import Items
 from liger_core.recommender import Recommender
-from liger_core.retrieval import Blend, all_item_vectors
+from liger_core.retrieval import Blend, RetrievalIndex, all_item_vectors
 from liger_core.sequences import build_split
 from liger_core.synthetic import make_synthetic
 from liger_core.trainer import train
@@ -31,7 +31,8 @@ def trained(tmp_path_factory):
 
 def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
     catalog, split, model = trained
-    best, scores = choose_blend(model, split, catalog, beams=8, cold_candidates=64)
+    best, scores = choose_blend(model, split.valid, RetrievalIndex.from_catalog(catalog, split.in_set), beams=8,
+                                cold_candidates=64)
     assert {b.cold_offset for b in scores} == set(COLD_OFFSETS)
     assert {b.generative_weight for b in scores} == set(GENERATIVE_WEIGHTS)
     assert {b.cold_candidates for b in scores} == {64} and best.cold_candidates == 64

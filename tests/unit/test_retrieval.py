@@ -8,7 +8,7 @@ from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model import Items, LigerModel
 from liger_core.retrieval import (
-    SOURCES, Blend, PrefixIndex, Ranked, dense_topk, generative_topk, hybrid_topk, recommend,
+    SOURCES, Blend, PrefixIndex, Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend,
 )
 from liger_core.retrieval_metrics import evaluate, metric_names
 from liger_core.sequences import build_split
@@ -225,11 +225,9 @@ def test_evaluate_and_recommend_per_mode(mode):
     sequences = [rng.integers(0, 25, size=6) for _ in range(12)]
     sequences[0][-2] = 27  # a cold validation target
     split = build_split(sequences, max_len=5, n_items=30)
-    in_set = np.flatnonzero(split.in_set)
-    index = PrefixIndex(items.sid.numpy(), in_set, CODE_SIZES)
-    cold = torch.from_numpy(np.flatnonzero(~split.in_set))
+    index = RetrievalIndex.build(items, split.in_set, CODE_SIZES)
     model = make_model(mode)
-    metrics = evaluate(model, split.valid, items, index, cold, beams=6, batch_size=5)
+    metrics = evaluate(model, split.valid, index, beams=6, batch_size=5)
     assert metrics["val_users"] == 12
     assert metrics["val_users_cold"] == split.valid.is_cold.sum() >= 1
     assert metrics["val_users_inset"] == 12 - metrics["val_users_cold"]
@@ -238,8 +236,25 @@ def test_evaluate_and_recommend_per_mode(mode):
     assert all(0 <= metrics[m] <= 1 for m in produced)
     assert {m.split("_")[1] for m in produced} == {"tiger": {"generative"}, "dense": {"dense"},
                                                   "liger": {"generative", "dense", "hybrid"}}[mode]
-    vectors = model.item_vectors(items.text) if model.dense else None
+    vectors = index.item_vectors(model)
+    assert (vectors is None) == (mode == "tiger")
     history = torch.tensor([[1, 2, 3], [-1, 4, 5]])
-    top = recommend(model, history, items, index, cold, vectors, k=4, beams=6)
+    top = recommend(model, history, index, vectors, k=4, beams=6)
     assert top.items.shape == top.source.shape == (2, 4)
     assert not (top.items[:, :, None] == history[:, None, :]).any()  # history is excluded
+
+
+def test_retrieval_index_partitions_the_catalog_into_in_set_and_cold_items():
+    items = make_items(30)
+    mask = np.zeros(30, dtype=bool)
+    mask[[0, 3, 4, 10, 29]] = True
+    index = RetrievalIndex.build(items, mask, CODE_SIZES)
+    assert index.in_set.tolist() == [0, 3, 4, 10, 29]
+    assert index.cold.tolist() == sorted(set(range(30)) - {0, 3, 4, 10, 29})
+    assert index.prefixes.n_items == 5 and index.items is items
+    model = make_model()
+    beam = generative_topk(model, model.encode(torch.tensor([[1, 2]]), items), index.prefixes, beams=8)
+    assert set(beam.items[0].tolist()) == {0, 3, 4, 10, 29, -1}  # the beam reaches in-set items only
+    torch.testing.assert_close(index.item_vectors(model), model.item_vectors(items.text))
+    with pytest.raises(DataError, match="in-set mask has shape \\(29,\\); the catalog has 30 items"):
+        RetrievalIndex.build(items, mask[:29], CODE_SIZES)
