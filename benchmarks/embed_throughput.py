@@ -23,8 +23,8 @@ from jobs import embed_items, ingest
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core.config import load_settings
-from liger_core.embeddings import load_encoder
-from liger_core.rqvae import train_rqvae
+from liger_core.data.embeddings import load_encoder
+from liger_core.ids.rqvae import train_rqvae
 
 DS = "2026-01-01"
 

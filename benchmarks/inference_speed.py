@@ -24,15 +24,15 @@ from jobs.common import today
 from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import load_settings
 from liger_core.errors import ConfigError
-from liger_core.metrics import recall_at_k
-from liger_core.model import Items
-from liger_core.model_registry import load_recommender
-from liger_core.retrieval import Ranked
-from liger_core.sequences import build_split
-from liger_core.training_data import sequences_in_space
+from liger_core.retrieval.metrics import recall_at_k
+from liger_core.model.network import Items
+from liger_core.platform.model_registry import load_recommender
+from liger_core.retrieval.search import Ranked
+from liger_core.data.sequences import build_split
+from liger_core.data.training_data import sequences_in_space
 
 
 def main(argv: list[str] | None = None) -> int:

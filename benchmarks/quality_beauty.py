@@ -26,9 +26,9 @@ from benchmarks.machine import machine_info, write_result
 from jobs import evaluate, recommend, train
 from jobs.common import today
 from jobs.spark import spark_session
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import load_settings
-from liger_core.model_registry import RECOMMENDER_MODEL
+from liger_core.platform.model_registry import RECOMMENDER_MODEL
 
 MODES = ("tiger", "dense", "liger")
 PAPER_BEAM_WIDTH = 100  # the paper ranks the best 20 of a 100-beam search

@@ -1,6 +1,6 @@
 """The top-k paths the inference benchmarks compare, on one model and one catalog.
 
-``production``: the serving path, ``liger_core.retrieval.recommend`` (beam search constrained
+``production``: the serving path, ``liger_core.retrieval.search.recommend`` (beam search constrained
 by the prefix index, then the dense head ranks the beam's items plus the cold-start items).
 ``naive``: the same hybrid ranking fed by an unconstrained beam search whose finished codes
 are mapped to items by comparing them with every item's semantic ID; codes that are no
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from liger_core.model import Encoded, Items, LigerModel
-from liger_core.retrieval import Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend
+from liger_core.model.network import Encoded, Items, LigerModel
+from liger_core.retrieval.search import Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend
 
 SCAN_CHUNK = 65_536  # items compared per step when mapping codes to items
 

@@ -29,10 +29,10 @@ import torch
 from benchmarks import retrieval_paths as paths
 from benchmarks.machine import machine_info, write_result
 from liger_core.config import load_settings
-from liger_core.model import Items, LigerModel
-from liger_core.rqvae import quality_metrics, train_rqvae
-from liger_core.semantic_ids import assign_semantic_ids
-from liger_core.training_data import code_sizes
+from liger_core.model.network import Items, LigerModel
+from liger_core.ids.rqvae import quality_metrics, train_rqvae
+from liger_core.ids.semantic_ids import assign_semantic_ids
+from liger_core.data.training_data import code_sizes
 
 TEXT_DIM = 384  # all-MiniLM-L6-v2's width
 

@@ -28,10 +28,10 @@ from benchmarks import retrieval_paths as paths
 from benchmarks.machine import machine_info, write_result
 from benchmarks.scaling import TEXT_DIM, unit_embeddings
 from liger_core.config import load_settings
-from liger_core.model import Items, LigerModel
-from liger_core.retrieval import generative_topk
-from liger_core.semantic_ids import assign_semantic_ids
-from liger_core.training_data import code_sizes
+from liger_core.model.network import Items, LigerModel
+from liger_core.retrieval.search import generative_topk
+from liger_core.ids.semantic_ids import assign_semantic_ids
+from liger_core.data.training_data import code_sizes
 
 def synthetic_catalogue(model: LigerModel, n_items: int, n_cold: int, rng: np.random.Generator,
                         codebook: int, levels: int, max_collisions: int) -> paths.Catalogue:

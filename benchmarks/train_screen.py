@@ -25,13 +25,13 @@ from jobs.common import today
 from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core.calibration import choose_blend
+from liger_core.retrieval.calibration import choose_blend
 from liger_core.config import load_settings
-from liger_core.retrieval import RetrievalIndex
-from liger_core.retrieval_metrics import evaluate
-from liger_core.sequences import build_split
-from liger_core.trainer import train
-from liger_core.training_data import sequences_in_space
+from liger_core.retrieval.search import RetrievalIndex
+from liger_core.retrieval.retrieval_metrics import evaluate
+from liger_core.data.sequences import build_split
+from liger_core.training.trainer import train
+from liger_core.data.training_data import sequences_in_space
 
 
 def main(argv: list[str] | None = None) -> int:

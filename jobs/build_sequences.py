@@ -19,9 +19,9 @@ from jobs.common import stage_main
 from jobs.inputs import require
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.validation import user_sequences_suite, validate_frame
+from liger_core.platform.validation import user_sequences_suite, validate_frame
 
 log = logging.getLogger("liger.sequences")
 

@@ -17,10 +17,10 @@ from jobs.common import stage_main
 from jobs.inputs import require
 from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.embeddings import embed_frames, load_encoder, model_label, uses_bfloat16
-from liger_core.validation import item_embeddings_suite, validate_frame
+from liger_core.data.embeddings import embed_frames, load_encoder, model_label, uses_bfloat16
+from liger_core.platform.validation import item_embeddings_suite, validate_frame
 
 log = logging.getLogger("liger.embed")
 EMBEDDING_SCHEMA = "item_idx long, text_hash string, model string, embedding array<float>"

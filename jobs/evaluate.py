@@ -18,16 +18,16 @@ from jobs.common import stage_main
 from jobs.inputs import load_model_inputs, log_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
-from liger_core.baselines import floor_metric
+from liger_core.platform import tracking
+from liger_core.retrieval.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
-from liger_core.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
-from liger_core.model_registry import (RECOMMENDER_MODEL, champion_metric, load_recommender, promote,
+from liger_core.serving.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
+from liger_core.platform.model_registry import (RECOMMENDER_MODEL, champion_metric, load_recommender, promote,
                                        tag_metric)
-from liger_core.plots import hybrid_sweep_figure
-from liger_core.sequences import build_split
-from liger_core.training_data import sequences_in_space
+from liger_core.platform.plots import hybrid_sweep_figure
+from liger_core.data.sequences import build_split
+from liger_core.data.training_data import sequences_in_space
 
 log = logging.getLogger("liger.evaluate")
 

@@ -13,11 +13,11 @@ from jobs.common import stage_main
 from jobs.registries import ever_assigned_items
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.ingest import ingest, load_source
-from liger_core.item_index import extend_registry
-from liger_core.validation import interactions_suite, items_suite, validate_frame
+from liger_core.data.ingest import ingest, load_source
+from liger_core.data.item_index import extend_registry
+from liger_core.platform.validation import interactions_suite, items_suite, validate_frame
 
 log = logging.getLogger("liger.ingest")
 

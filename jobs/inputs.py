@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mlflow
-import mlflow.data
 import numpy as np
 import pandas as pd
 
 from jobs.warehouse import VERSIONED, Warehouse
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
+from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
-from liger_core.training_data import ItemSpace, build_catalog, code_sizes
+from liger_core.data.training_data import ItemSpace, build_catalog, code_sizes
 
 
 @dataclass
@@ -56,9 +55,8 @@ def log_model_inputs(warehouse: Warehouse, ds: str, rqvae_version: str, context:
     for table in ("user_sequences", "items", "item_embeddings", "semantic_ids"):
         version = rqvae_version if table in VERSIONED else None
         path = warehouse.path(table, ds, version)
-        frame = mlflow.data.from_spark(warehouse.read(table, ds, version), path=path,
-                                       name=f"{table}/ds={ds}" + (f"/rqvae_version={version}" if version else ""))
-        mlflow.log_input(frame, context=context)
+        name = f"{table}/ds={ds}" + (f"/rqvae_version={version}" if version else "")
+        tracking.log_table_input(warehouse.read(table, ds, version), path, name, context)
 
 
 def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,

@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import mlflow
-
 from jobs import airflow_objects
 from liger_core.config import PROJECT_ROOT, Settings, env_name
 from liger_core.errors import LigerError
-from liger_core.ingest import ensure_source
-from liger_core.report import render_report, stage_runs
-from liger_core.tracking import PARENT_RUN_ENV, configure
+from liger_core.data.ingest import ensure_source
+from liger_core.platform.report import render_report, stage_runs
+from liger_core.platform.tracking import PARENT_RUN_ENV, log_metrics, pipeline_run
 
 DAGS = ("liger_retrain", "liger_nightly")
 
@@ -78,15 +76,14 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     since_ms = int(time.time() * 1000)
     _airflow(["db", "migrate"], env, logs / "airflow-db-migrate.log")
     airflow_objects.ensure(airflow_objects.airflow_runner(env))  # the Spark connection and the pool
-    configure(settings)
-    with mlflow.start_run(run_name=f"pipeline {ds}", tags={"stage": "pipeline", "ds": ds}) as parent:
-        env[PARENT_RUN_ENV] = parent.info.run_id  # every stage run nests under this one
+    with pipeline_run(settings, ds) as parent_run_id:
+        env[PARENT_RUN_ENV] = parent_run_id  # every stage run nests under this one
         for dag in DAGS:
             started = time.perf_counter()
             print(f"running {dag} for ds={ds} (log: {logs / f'{dag}-{ds}.log'}) ...", flush=True)
             _airflow(["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
                      env, logs / f"{dag}-{ds}.log", echo=True)
             seconds = time.perf_counter() - started
-            mlflow.log_metric(f"{dag}_seconds", seconds)
+            log_metrics({f"{dag}_seconds": seconds})
             print(f"{dag} succeeded in {seconds:.0f} s", flush=True)
     return render_report(settings, ds, stage_runs(settings, ds, since_ms), settings.evaluate.beam_sweep)

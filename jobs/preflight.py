@@ -3,9 +3,9 @@ decide whether a run has anything to do, or anything to announce. No Spark."""
 
 from __future__ import annotations
 
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings, load_settings
-from liger_core.model_registry import (CHAMPION, RECOMMENDER_MODEL, RETRAIN_HINT, RQVAE_MODEL, has_alias,
+from liger_core.platform.model_registry import (CHAMPION, RECOMMENDER_MODEL, RETRAIN_HINT, RQVAE_MODEL, has_alias,
                                        serving_versions)
 
 

@@ -5,7 +5,7 @@ Spark: DuckDB reads the partition through the same view DDL that downstream user
 (sql/duckdb/) and runs the source-mix query, which fails the stage if the published table is
 not queryable or empty. On a cluster root (hdfs://, s3a://, ...) the same check runs through
 Spark SQL (sql/spark/). With ``publish.postgres_dsn`` set, the partition is also exported to
-PostgreSQL, replacing that ds (liger_core.export_postgres).
+PostgreSQL, replacing that ds (liger_core.platform.export_postgres).
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import duckdb
 
 from jobs.common import stage_main
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
-from liger_core.export_postgres import export_partition, export_table
-from liger_core.sql_catalog import TABLES, query, register_duckdb_views, view_ddl
+from liger_core.platform.export_postgres import export_partition, export_table
+from liger_core.platform.sql_catalog import TABLES, duckdb_query, query, view_ddl
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -61,9 +60,8 @@ def _publish_local(root: Path, ds: str, dsn: str | None) -> dict:
     if not partition.is_dir():
         raise DataError(MISSING_PARTITION.format(ds=ds))
     present = [table for table in TABLES if (root / table / f"ds={ds}").is_dir()]
-    with duckdb.connect() as con:
-        views = register_duckdb_views(con, str(root), ds, present)
-        stats = smoke_stats(ds, views, con.execute(query("source_mix")).fetchall())
+    views, source_mix = duckdb_query(str(root), ds, present, query("source_mix"))
+    stats = smoke_stats(ds, views, source_mix)
     if dsn:
         stats["exported_rows"] = export_partition(dsn, partition, ds)
     return stats

@@ -22,13 +22,13 @@ from jobs.common import stage_main
 from jobs.inputs import load_model_inputs
 from jobs.spark import spark_session, threads_per_task
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
-from liger_core.model_registry import RECOMMENDER_MODEL, load_recommender
-from liger_core.recommender import recommend_frames
-from liger_core.retrieval import SOURCES
-from liger_core.validation import recommendation_user_suite, recommendations_suite, validate_frame
+from liger_core.platform.model_registry import RECOMMENDER_MODEL, load_recommender
+from liger_core.serving.recommender import recommend_frames
+from liger_core.retrieval.search import SOURCES
+from liger_core.platform.validation import recommendation_user_suite, recommendations_suite, validate_frame
 
 log = logging.getLogger("liger.recommend")
 OUTPUT_SCHEMA = ("user_id string, rank int, item_id string, item_idx long, score double, source string, "

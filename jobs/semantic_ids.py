@@ -25,15 +25,15 @@ from jobs.inputs import require
 from jobs.registries import ever_assigned_ids
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
-from liger_core.model_registry import load_rqvae, register_rqvae
-from liger_core.plots import rqvae_figures
-from liger_core.rqvae import RQVAE, quality_metrics, train_rqvae
-from liger_core.rqvae_io import encode_frames, rqvae_to_bytes
-from liger_core.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
-from liger_core.validation import semantic_id_summary, semantic_ids_suite, validate_frame
+from liger_core.platform.model_registry import load_rqvae, register_rqvae
+from liger_core.platform.plots import rqvae_figures
+from liger_core.ids.rqvae import RQVAE, quality_metrics, train_rqvae
+from liger_core.ids.rqvae_io import encode_frames, rqvae_to_bytes
+from liger_core.ids.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
+from liger_core.platform.validation import semantic_id_summary, semantic_ids_suite, validate_frame
 
 log = logging.getLogger("liger.semantic_ids")
 CODES_SCHEMA = "item_idx long, codes array<int>"

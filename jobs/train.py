@@ -17,18 +17,18 @@ from jobs.common import stage_main
 from jobs.inputs import load_model_inputs, log_model_inputs
 from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
-from liger_core import tracking
-from liger_core.calibration import choose_blend
-from liger_core.catalog import Catalog
+from liger_core.platform import tracking
+from liger_core.retrieval.calibration import choose_blend
+from liger_core.data.catalog import Catalog
 from liger_core.config import Settings, ranking_metric
-from liger_core.model import LigerModel
-from liger_core.model_registry import register_recommender
-from liger_core.plots import training_curve_figure
-from liger_core.recommender import Recommender
-from liger_core.retrieval import RetrievalIndex
-from liger_core.sequences import Split, build_split
-from liger_core.trainer import TrainResult, train
-from liger_core.training_data import sequences_in_space
+from liger_core.model.network import LigerModel
+from liger_core.platform.model_registry import register_recommender
+from liger_core.platform.plots import training_curve_figure
+from liger_core.serving.recommender import Recommender
+from liger_core.retrieval.search import RetrievalIndex
+from liger_core.data.sequences import Split, build_split
+from liger_core.training.trainer import TrainResult, train
+from liger_core.data.training_data import sequences_in_space
 
 log = logging.getLogger("liger.train")
 
@@ -41,13 +41,12 @@ def checkpoint_dir(settings: Settings, ds: str, rqvae_version: str) -> Path:
 def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: str,
                   tracking_uri: str, run_id: str) -> dict:
     """Runs in each DDP process: join the group, train, hand rank 0's result back."""
-    import mlflow
     import torch.distributed as dist
 
     backend = "nccl" if settings.train.device.startswith("cuda") else "gloo"
     dist.init_process_group(backend)
     try:
-        mlflow.set_tracking_uri(tracking_uri)
+        tracking.use_store(tracking_uri)
         result = train(settings.model, settings.train, catalog, split, Path(folder),
                        log=lambda metrics, step: tracking.log_metrics(metrics, step, run_id=run_id))
         return {"state": result.model.state_dict(), **_summary(result)}

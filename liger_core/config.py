@@ -18,7 +18,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from liger_core.errors import ConfigError
 from liger_core.secrets import SecretUriField, redact_uri
-from liger_core.text import TEXT_FIELDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "LIGER__"
@@ -79,6 +78,7 @@ class TrackingConfig(_Section):
     experiment: str = "liger"
 
 
+TEXT_FIELDS = ("title", "brand", "categories", "price", "description")  # item text, in rendering order
 ITEM_FIELD_NAMES = ("item_id", *TEXT_FIELDS)
 EVENT_FIELD_NAMES = ("user_id", "item_id", "timestamp")
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}

@@ -306,7 +306,7 @@ def test_cluster_master_ships_the_code_and_advertises_a_real_address(common, mon
     assert seen["conf"]["spark.executorEnv.PYTHONPATH"] == alias == common.CODE_ALIAS
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-    assert {"jobs/spark.py", "liger_core/model.py", "liger_core/__init__.py"} <= names
+    assert {"jobs/spark.py", "liger_core/model/network.py", "liger_core/__init__.py"} <= names
     assert common.code_archive() == Path(path)  # same code, same archive
 
 

@@ -10,7 +10,7 @@ import pytest
 from jobs import build_sequences, embed_items, evaluate, ingest, semantic_ids, train
 from jobs.spark import spark_session
 from liger_core.config import Settings
-from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, resolve_version
+from liger_core.platform.model_registry import CHAMPION, RECOMMENDER_MODEL, resolve_version
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings, settings_overrides, write_trainable_source
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -6,7 +6,7 @@ import pytest
 
 from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
 from jobs.warehouse import Warehouse
-from liger_core.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, resolve_version, tag_metric
+from liger_core.platform.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, resolve_version, tag_metric
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings
 
 pytestmark = pytest.mark.spark

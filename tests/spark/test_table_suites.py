@@ -10,7 +10,7 @@ import pytest
 from jobs import build_sequences, embed_items, ingest, recommend
 from jobs.warehouse import Warehouse
 from liger_core.errors import DataError, ValidationFailed
-from liger_core.validation import item_embeddings_suite, recommendations_suite, user_sequences_suite, validate_frame
+from liger_core.platform.validation import item_embeddings_suite, recommendations_suite, user_sequences_suite, validate_frame
 
 pytestmark = pytest.mark.spark
 DS = "2026-01-01"

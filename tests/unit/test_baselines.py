@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from liger_core.baselines import TransitionCounts, evaluate_baselines, floor_metric
-from liger_core.sequences import build_split
+from liger_core.retrieval.baselines import TransitionCounts, evaluate_baselines, floor_metric
+from liger_core.data.sequences import build_split
 
 # Users' sequences (item_idx); with max_len 20 the last two items of each are val/test.
 SEQUENCES = [[0, 1, 2, 9, 9], [0, 1, 3, 9, 9], [4, 0, 2, 9, 9], [5, 6, 1, 9, 9], [1, 2, 0, 1, 2]]

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from liger_core.batching import BucketedLoader, bucketed_batches
+from liger_core.training.batching import BucketedLoader, bucketed_batches
 from liger_core.errors import DataError
-from liger_core.sequences import build_split
+from liger_core.data.sequences import build_split
 
 
 def split_of(n_users: int = 300, seed: int = 0):

@@ -7,8 +7,8 @@ import torch
 
 from benchmarks import retrieval_paths as paths
 from liger_core.config import ModelConfig
-from liger_core.model import Items, LigerModel
-from liger_core.retrieval import generative_topk
+from liger_core.model.network import Items, LigerModel
+from liger_core.retrieval.search import generative_topk
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from liger_core.calibration import COLD_OFFSETS, GENERATIVE_WEIGHTS, choose_blend
+from liger_core.retrieval.calibration import COLD_OFFSETS, GENERATIVE_WEIGHTS, choose_blend
 from liger_core.config import ModelConfig, TrainConfig
-from liger_core.model import Items
-from liger_core.recommender import Recommender
-from liger_core.retrieval import Blend, RetrievalIndex, all_item_vectors
-from liger_core.sequences import build_split
-from liger_core.synthetic import make_synthetic
-from liger_core.trainer import train
-from liger_core.training_data import ItemSpace
+from liger_core.model.network import Items
+from liger_core.serving.recommender import Recommender
+from liger_core.retrieval.search import Blend, RetrievalIndex, all_item_vectors
+from liger_core.data.sequences import build_split
+from liger_core.data.synthetic import make_synthetic
+from liger_core.training.trainer import train
+from liger_core.data.training_data import ItemSpace
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -103,7 +103,7 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     # tonight: item_idx 10 left, a new item 5 arrived (row 0), the rest shifted by one row
     keep = np.r_[0, np.arange(2, catalog.n_items)]
     new_sid = np.r_[[catalog.sid.max(0)], catalog.sid[keep]]
-    from liger_core.catalog import Catalog
+    from liger_core.data.catalog import Catalog
     tonight = Catalog(new_sid, np.r_[catalog.text[:1], catalog.text[keep]], catalog.code_sizes)
     moved = bundle.with_catalog(tonight, ItemSpace(np.r_[5, space.item_idx[keep]]), np.arange(len(keep) + 1))
     new_table = moved.model.text.item_id.weight

@@ -9,7 +9,7 @@ import pytest
 from jobs import cli, semantic_ids
 from jobs.inputs import WRITER
 from jobs.warehouse import VERSIONED
-from liger_core.model_registry import TRAINED_BY
+from liger_core.platform.model_registry import TRAINED_BY
 
 ROOT = Path(__file__).parents[2]
 SOURCES = [p for folder in ("jobs", "liger_core", "dags") for p in (ROOT / folder).rglob("*.py")]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from liger_core import download as download_module
-from liger_core.download import download
+from liger_core.data import download as download_module
+from liger_core.data.download import download
 from liger_core.errors import DataError
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes

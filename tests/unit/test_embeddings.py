@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liger_core.embeddings import DEFAULT_MODEL_LABEL, autocast_dtype, embed_frames, encode_texts, load_encoder
+from liger_core.data.embeddings import DEFAULT_MODEL_LABEL, autocast_dtype, embed_frames, encode_texts, load_encoder
 from liger_core.errors import ConfigError
 
 
@@ -52,7 +52,7 @@ def test_bfloat16_vectors_stay_within_cosine_0999_of_float32(encoder):
 def test_auto_precision_is_float32_without_native_bfloat16_and_says_so(monkeypatch, caplog):
     import torch
 
-    import liger_core.embeddings as embeddings
+    import liger_core.data.embeddings as embeddings
 
     assert autocast_dtype("float32", "cpu") is None
     monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: True)

@@ -1,6 +1,6 @@
 import math
 
-from liger_core.evaluation import hybrid_sweep_table, promotion_gate, results_table
+from liger_core.serving.evaluation import hybrid_sweep_table, promotion_gate, results_table
 
 
 def test_gate_promotes_first_and_equal_or_better():

@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from jobs import publish
 from liger_core.config import load_settings
 from liger_core.errors import DataError
-from liger_core.export_postgres import ExportError, export_partition, export_table
+from liger_core.platform.export_postgres import ExportError, export_partition, export_table
 
 PG = {"host": "127.0.0.1", "port": 5432, "dbname": "test"}
 DS1, DS2 = "2026-11-23", "2026-11-24"

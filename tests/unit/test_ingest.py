@@ -6,8 +6,8 @@ import pytest
 
 from liger_core.config import load_settings
 from liger_core.errors import ConfigError, DataError
-from liger_core.ingest import ingest, load_source
-from liger_core.item_index import extend_registry
+from liger_core.data.ingest import ingest, load_source
+from liger_core.data.item_index import extend_registry
 from tests.conftest import EVENTS, ITEMS, write_tsv
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -208,7 +208,7 @@ def test_events_after_the_ds_are_left_for_a_later_run_and_not_counted_as_defects
 
 
 def test_auto_format_says_when_it_switches_to_the_download(tmp_path, caplog):
-    from liger_core.ingest import source_format
+    from liger_core.data.ingest import source_format
     settings = load_settings("cpu", [f"source.path={tmp_path / 'not-mounted'}"], environ={})
     with caplog.at_level("WARNING", logger="liger.ingest"):
         assert source_format(settings.source, settings.paths) == "mcauley"

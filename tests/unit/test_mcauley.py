@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from liger_core.errors import ConfigError, DataError
-from liger_core.mcauley import fetch_mcauley, mcauley_urls, read_meta, read_reviews
+from liger_core.data.mcauley import fetch_mcauley, mcauley_urls, read_meta, read_reviews
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mcauley"
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k, target_rank
+from liger_core.retrieval.metrics import metric_name, ndcg_at_k, recall_at_k, target_rank
 
 RANKED = np.array([
     [7, 3, 9, -1],  # target 7 at rank 0

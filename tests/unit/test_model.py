@@ -4,7 +4,7 @@ import torch
 
 from liger_core.config import ModelConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.model import Batch, Items, LigerModel
+from liger_core.model.network import Batch, Items, LigerModel
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,14 +7,14 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from liger_core import model_registry as registry
+from liger_core.platform import model_registry as registry
 from liger_core.config import ModelConfig, RQVAEConfig
 from liger_core.errors import DataError
-from liger_core.model import LigerModel
-from liger_core.recommender import Recommender
-from liger_core.rqvae import RQVAE
-from liger_core.synthetic import make_synthetic
-from liger_core.training_data import ItemSpace
+from liger_core.model.network import LigerModel
+from liger_core.serving.recommender import Recommender
+from liger_core.ids.rqvae import RQVAE
+from liger_core.data.synthetic import make_synthetic
+from liger_core.data.training_data import ItemSpace
 
 RQ = RQVAEConfig(hidden_dims=[16], latent_dim=8, levels=2, codebook_size=4)
 MODEL = ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=32, dropout=0.0)

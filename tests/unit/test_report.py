@@ -6,9 +6,9 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from liger_core import tracking  # noqa: E402
+from liger_core.platform import tracking  # noqa: E402
 from liger_core.config import load_settings  # noqa: E402
-from liger_core.report import stage_runs, where_to_look  # noqa: E402
+from liger_core.platform.report import stage_runs, where_to_look  # noqa: E402
 
 
 def test_report_links_every_stage_run_and_its_plots(tmp_path, monkeypatch):
@@ -27,7 +27,7 @@ def test_report_links_every_stage_run_and_its_plots(tmp_path, monkeypatch):
 
 
 def test_a_run_that_promoted_nothing_says_why_no_recommendations_exist(tmp_path, monkeypatch):
-    from liger_core import report
+    from liger_core.platform import report
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path / "home", tmp_path / "source")

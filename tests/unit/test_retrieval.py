@@ -6,12 +6,12 @@ from hypothesis import strategies as st
 
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
-from liger_core.model import Items, LigerModel
-from liger_core.retrieval import (
+from liger_core.model.network import Items, LigerModel
+from liger_core.retrieval.search import (
     SOURCES, Blend, PrefixIndex, Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend,
 )
-from liger_core.retrieval_metrics import evaluate, metric_names
-from liger_core.sequences import build_split
+from liger_core.retrieval.retrieval_metrics import evaluate, metric_names
+from liger_core.data.sequences import build_split
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

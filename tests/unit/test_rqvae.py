@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from liger_core import rqvae
+from liger_core.ids import rqvae
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.rqvae import (
+from liger_core.ids.rqvae import (
     RQVAE,
     ResidualQuantizer,
     kmeans,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import DataError
-from liger_core.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
+from liger_core.ids.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
 
 
 def ids(frame: pd.DataFrame) -> dict[int, list[int]]:

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.errors import DataError
-from liger_core.sequences import PAD, build_split, pad_histories
+from liger_core.data.sequences import PAD, build_split, pad_histories
 
 # max_len=4 truncates user 0 to [1, 2, 3, 4]; user 1 (2 items) only trains; user 2 (1 item)
 # contributes nothing; user 3 (3 items) has val/test but no training example; item 11 and

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from liger_core import sql_catalog
-from liger_core.sql_catalog import SqlError, query, register_duckdb_views, render
+from liger_core.platform import sql_catalog
+from liger_core.platform.sql_catalog import SqlError, query, register_duckdb_views, render
 
 DS = "2026-11-23"
 TITLES = {"A1": "Red Nail Polish", "A2": "Blue Nail Polish", "A3": "Face Cream",

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from liger_core.text import render_item_text, text_hash
+from liger_core.data.text import render_item_text, text_hash
 
 
 def test_renders_fields_in_fixed_order():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mlflow
 
-from liger_core import tracking
+from liger_core.platform import tracking
 from liger_core.config import load_settings
 
 CONTEXT = {"AIRFLOW_CTX_DAG_ID": "liger_nightly", "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2026-02-03",

@@ -8,11 +8,11 @@ import torch.multiprocessing as mp
 
 from liger_core.config import ModelConfig, TrainConfig
 from liger_core.errors import ConfigError
-from liger_core.metrics import recall_at_k
-from liger_core.model import LigerModel
-from liger_core.sequences import build_split
-from liger_core.synthetic import make_synthetic
-from liger_core.trainer import CHECKPOINT, lr_factor, progress, train
+from liger_core.retrieval.metrics import recall_at_k
+from liger_core.model.network import LigerModel
+from liger_core.data.sequences import build_split
+from liger_core.data.synthetic import make_synthetic
+from liger_core.training.trainer import CHECKPOINT, lr_factor, progress, train
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import DataError
-from liger_core.training_data import ItemSpace, build_catalog, sequences_in_space
+from liger_core.data.training_data import ItemSpace, build_catalog, sequences_in_space
 
 SIZES = (4, 4, 2)
 

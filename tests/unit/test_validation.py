@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import ValidationFailed
-from liger_core.validation import (interactions_suite, items_suite, semantic_id_summary, semantic_ids_suite,
+from liger_core.platform.validation import (interactions_suite, items_suite, semantic_id_summary, semantic_ids_suite,
                                    validate_frame)
 
 T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")

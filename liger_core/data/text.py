@@ -6,7 +6,7 @@ import hashlib
 
 import pandas as pd
 
-TEXT_FIELDS = ("title", "brand", "categories", "price", "description")
+from liger_core.config import TEXT_FIELDS
 
 _TEMPLATES = {
     "title": "This item is called '{}'.",

@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from liger_core.retrieval_metrics import add_sums, finish
-from liger_core.sequences import Examples, Split
+from liger_core.retrieval.retrieval_metrics import add_sums, finish
+from liger_core.data.sequences import Examples, Split
 
 BASELINES = {"popularity": (), "transition1": (1.0,), "transition3": (1.0, 0.5, 0.25)}
 FLOOR = "transition3"  # the promotion gate's baseline

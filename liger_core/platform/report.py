@@ -9,10 +9,10 @@ import mlflow
 import pandas as pd
 
 from liger_core.config import Settings
-from liger_core.evaluation import hybrid_sweep_table, results_table
+from liger_core.serving.evaluation import hybrid_sweep_table, results_table
 from liger_core.secrets import redact_uri
-from liger_core.sql_catalog import query, register_duckdb_views
-from liger_core.tracking import configure
+from liger_core.platform.sql_catalog import query, register_duckdb_views
+from liger_core.platform.tracking import configure
 
 
 def stage_runs(settings: Settings, ds: str, since_ms: int) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.errors import DataError
 
 

@@ -21,9 +21,9 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from liger_core.download import download
+from liger_core.data.download import download
 from liger_core.errors import ConfigError, DataError
-from liger_core.tabular import RAW_LIMIT, REJECT_COLUMNS
+from liger_core.data.tabular import RAW_LIMIT, REJECT_COLUMNS
 
 REVIEW_COLUMNS = ("user_id", "item_id", "timestamp", "line_no")
 META_COLUMNS = ("item_id", "title", "brand", "categories", "price", "description", "line_no")
@@ -71,12 +71,7 @@ def read_reviews(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     line_nos: list[int] = []
 
     def keep(line_no: int, text: str) -> None:
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError):
-            raise _Reject("malformed_line") from None
-        if not isinstance(record, dict):
-            raise _Reject("malformed_line")
+        record = _json_record(text)
         user, item = _id(record.get("reviewerID")), _id(record.get("asin"))
         timestamp = record.get("unixReviewTime")
         if not (
@@ -178,10 +173,18 @@ def _literal(text: str) -> dict[str, Any]:
     try:
         record = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError):
-            raise _Reject("malformed_line") from None
+        return _json_record(text)
+    if not isinstance(record, dict):
+        raise _Reject("malformed_line")
+    return record
+
+
+def _json_record(text: str) -> dict[str, Any]:
+    """One JSON object per line; anything else (bad JSON, a list, a number) is malformed."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _Reject("malformed_line") from None
     if not isinstance(record, dict):
         raise _Reject("malformed_line")
     return record

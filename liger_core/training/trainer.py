@@ -4,7 +4,7 @@ early stopping, atomic checkpoints with exact resume, and optional DistributedDa
 Objective ``causal`` (default) feeds one user's training sequence per row and trains a
 prediction at every position (the encoder is causal), so an epoch costs one pass per user;
 ``prefix`` feeds one (history, next item) example per row. Either way batches are bucketed
-by length (``liger_core.batching``) so that little compute goes to padding.
+by length (``liger_core.training.batching``) so that little compute goes to padding.
 
 The schedule follows whichever ends first, ``max_steps`` or the time budget: progress is
 the larger of the step and time fractions, warmup takes ``warmup_fraction`` of it and the
@@ -38,15 +38,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from liger_core.batching import BucketedLoader
-from liger_core.catalog import Catalog
+from liger_core.training.batching import BucketedLoader
+from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
-from liger_core.model import Batch, LigerModel
+from liger_core.model.network import Batch, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import Blend, RetrievalIndex
-from liger_core.retrieval_metrics import evaluate_sums, finish, metric_names
-from liger_core.sequences import Split
+from liger_core.retrieval.search import Blend, RetrievalIndex
+from liger_core.retrieval.retrieval_metrics import evaluate_sums, finish, metric_names
+from liger_core.data.sequences import Split
 
 CHECKPOINT = "last.pt"
 logger = logging.getLogger("liger.train")

@@ -8,13 +8,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from liger_core.baselines import BASELINES, evaluate_baselines
+from liger_core.retrieval.baselines import BASELINES, evaluate_baselines
 from liger_core.config import EvaluateConfig
-from liger_core.metrics import metric_name
-from liger_core.recommender import Recommender
-from liger_core.retrieval import RetrievalIndex
-from liger_core.retrieval_metrics import evaluate
-from liger_core.sequences import Split
+from liger_core.retrieval.metrics import metric_name
+from liger_core.serving.recommender import Recommender
+from liger_core.retrieval.search import RetrievalIndex
+from liger_core.retrieval.retrieval_metrics import evaluate
+from liger_core.data.sequences import Split
 
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}
 TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.config import RQVAEConfig, SemanticIdConfig
 from liger_core.errors import DataError
 

@@ -27,17 +27,17 @@ from mlflow.tracking import MlflowClient
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.pyfunc_models import (RECOMMENDER_SIGNATURE, RQVAE_SIGNATURE, RecommenderPyfunc, RQVAEPyfunc,
+from liger_core.platform.pyfunc_models import (RECOMMENDER_SIGNATURE, RQVAE_SIGNATURE, RecommenderPyfunc, RQVAEPyfunc,
                                       recommender_example, rqvae_example)
-from liger_core.recommender import Recommender
-from liger_core.rqvae import RQVAE
-from liger_core.rqvae_io import load_rqvae_file, save_rqvae
-from liger_core.tracking import metric_key
+from liger_core.serving.recommender import Recommender
+from liger_core.ids.rqvae import RQVAE
+from liger_core.ids.rqvae_io import load_rqvae_file, save_rqvae
+from liger_core.platform.tracking import metric_key
 
 RQVAE_MODEL = "rqvae"
 RECOMMENDER_MODEL = "recommender"
 PIP_REQUIREMENTS = ["torch==2.13.0", "pandas", "numpy", "pydantic>=2.7,<3", "pyyaml>=6.0"]
-LIBRARY = str(Path(__file__).resolve().parent)  # shipped with each model (code_paths)
+LIBRARY = str(Path(__file__).resolve().parents[1])  # all of liger_core, shipped with each model (code_paths)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 RQVAE_VERSION_TAG = "rqvae_version"

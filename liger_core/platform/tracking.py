@@ -13,18 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping
 
+import mlflow
+
 from liger_core.config import Settings
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-import mlflow  # noqa: E402
-
-logging.getLogger("alembic").setLevel(logging.WARNING)
 MAX_PARAM_CHARS = 6000
 PARENT_RUN_ENV = "LIGER_PARENT_RUN_ID"
 
 
 def configure(settings: Settings) -> str:
-    """Point MLflow at the configured store and make sure the experiment exists."""
+    """Point MLflow at the configured store and make sure the experiment exists. Also quiets
+    what a batch job does not want: artifact progress bars and the SQLite store's migration log."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +41,11 @@ def configure(settings: Settings) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def use_store(uri: str) -> None:
+    """In a worker process (DDP training): log to the store the driver configured."""
+    mlflow.set_tracking_uri(uri)
 
 
 # Set by Airflow's task runner in the environment every spark-submit inherits.
@@ -90,6 +96,22 @@ def stage_run(settings: Settings, stage: str, ds: str) -> Iterator[mlflow.Active
         mlflow.log_metric("stage_seconds", time.perf_counter() - started)
 
 
+@contextmanager
+def pipeline_run(settings: Settings, ds: str) -> Iterator[str]:
+    """The parent run of one ``liger run`` (every stage run nests under it); yields its id."""
+    configure(settings)
+    with mlflow.start_run(run_name=f"pipeline {ds}", tags={"stage": "pipeline", "ds": ds}) as parent:
+        yield parent.info.run_id
+
+
+def log_table_input(frame, path: str, name: str, context: str) -> None:
+    """Record a Spark DataFrame the active run read as an MLflow dataset input (lineage).
+    The digest is Spark's plan hash, so no data is read; Spark is never imported here."""
+    import mlflow.data
+
+    mlflow.log_input(mlflow.data.from_spark(frame, path=path, name=name), context=context)
+
+
 def stage_run_of(settings: Settings, dag_id: str, run_id: str, stage: str) -> mlflow.entities.Run | None:
     """The newest ``stage`` run an Airflow DAG run produced (its last try), if any."""
     found = mlflow.search_runs([configure(settings)], _airflow_filter(stage, dag_id, run_id),
@@ -119,11 +141,8 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, run_id: s
 
 
 def log_figure(figure, artifact_path: str) -> None:
-    """Save a matplotlib figure as a run artifact and free it."""
-    import matplotlib.pyplot as plt
-
+    """Save a matplotlib figure (``plots`` makes them without pyplot, so nothing to close)."""
     mlflow.log_figure(figure, artifact_path)
-    plt.close(figure)
 
 
 def log_table(frame, artifact_file: str) -> None:

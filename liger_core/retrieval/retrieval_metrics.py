@@ -11,12 +11,12 @@ import torch
 from torch import Tensor
 
 from liger_core.errors import DataError
-from liger_core.metrics import metric_name, ndcg_at_k, recall_at_k
-from liger_core.model import Encoded, LigerModel
+from liger_core.retrieval.metrics import metric_name, ndcg_at_k, recall_at_k
+from liger_core.model.network import Encoded, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import (BEAMS, Blend, Ranked, RetrievalIndex, dense_topk, drop_excluded, eval_mode,
+from liger_core.retrieval.search import (BEAMS, Blend, Ranked, RetrievalIndex, dense_topk, drop_excluded, eval_mode,
                                   generative_topk, hybrid_topk)
-from liger_core.sequences import Examples
+from liger_core.data.sequences import Examples
 
 
 SEGMENTS = (None, "cold", "inset")  # all targets, cold-start targets, in-set targets

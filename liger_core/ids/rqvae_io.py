@@ -14,7 +14,7 @@ import torch
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import DataError
-from liger_core.rqvae import RQVAE
+from liger_core.ids.rqvae import RQVAE
 
 _LOADED: dict[str, RQVAE] = {}
 

@@ -21,10 +21,10 @@ import math
 import numpy as np
 import torch
 
-from liger_core.metrics import ndcg_at_k
-from liger_core.model import LigerModel
-from liger_core.retrieval import Blend, RetrievalIndex, eval_mode, generative_topk, hybrid_rank, side_pool
-from liger_core.sequences import Examples
+from liger_core.retrieval.metrics import ndcg_at_k
+from liger_core.model.network import LigerModel
+from liger_core.retrieval.search import Blend, RetrievalIndex, eval_mode, generative_topk, hybrid_rank, side_pool
+from liger_core.data.sequences import Examples
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08)  # cosine per nat of log-prob

@@ -20,14 +20,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+import great_expectations as gx
+from great_expectations import expectations as gxe
+from great_expectations.checkpoint import UpdateDataDocsAction
+
 from liger_core.errors import ValidationFailed
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-import great_expectations as gx  # noqa: E402  (must follow the analytics switch)
-from great_expectations import expectations as gxe  # noqa: E402
-from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
-
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 UNIT_NORM_TOLERANCE = 1e-3
 
@@ -160,8 +157,7 @@ def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
     (``<project_dir>/gx``): suite, ValidationDefinition and Checkpoint are stored, every result
     is kept and the Data Docs site (``gx/uncommitted/data_docs/local_site/index.html``) is
     updated. The result JSON also goes to the active MLflow run as ``validation/<table>.json``."""
-    context = (gx.get_context(mode="file", project_root_dir=str(project_dir)) if project_dir is not None
-               else gx.get_context(mode="ephemeral"))
+    context = _context(project_dir)
     context.variables.progress_bars = {"globally": False}
     expectation_suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=f"{table}_suite", expectations=[copy.copy(e) for e in suite]))
@@ -179,6 +175,16 @@ def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
         rows = frame.count() if _is_spark(frame) else len(frame)
         raise ValidationFailed(_report(table, rows, result.results))
     return len(suite)
+
+
+def _context(project_dir: str | Path | None):
+    """A GX context with analytics off (read from the environment when a context starts, so
+    the switch is set here, not at import) and GX's own INFO chatter muted."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if project_dir is None:
+        return gx.get_context(mode="ephemeral")
+    return gx.get_context(mode="file", project_root_dir=str(project_dir))
 
 
 def _is_spark(frame: Any) -> bool:

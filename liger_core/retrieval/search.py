@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.errors import DataError
-from liger_core.model import Encoded, Items, LigerModel
+from liger_core.model.network import Encoded, Items, LigerModel
 
 SOURCES = ("generative", "cold_start")  # names of the codes in Ranked.source
 ITEM_CHUNK = 65_536  # items per forward pass when projecting a whole catalog
@@ -199,7 +199,7 @@ def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, 
 
 
 class Blend(NamedTuple):
-    """How the hybrid combines its heads; chosen on validation (``liger_core.calibration``)
+    """How the hybrid combines its heads; chosen on validation (``liger_core.retrieval.calibration``)
     and stored with the model, because the right trade-off depends on the catalog. The
     default is the paper's: the beam's items plus cold items, ranked by the dense head."""
 

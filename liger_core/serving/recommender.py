@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
-from liger_core.model import LigerModel
+from liger_core.model.network import LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval import BEAMS, SOURCES, Blend, RetrievalIndex, recommend
-from liger_core.sequences import pad_histories
-from liger_core.training_data import ItemSpace
+from liger_core.retrieval.search import BEAMS, SOURCES, Blend, RetrievalIndex, recommend
+from liger_core.data.sequences import pad_histories
+from liger_core.data.training_data import ItemSpace
 
 WEIGHTS, ARRAYS, META = "weights.pt", "catalog.npz", "meta.json"
 RECOMMENDATION_COLUMNS = ["user_id", "rank", "item_id", "item_idx", "score", "source", "shared_prefix"]

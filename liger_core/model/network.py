@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from liger_core.catalog import Catalog
+from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.transformer import Block, DecoderCache, DecoderMemory, causal_item_mask, mlp
+from liger_core.model.transformer import Block, DecoderCache, DecoderMemory, causal_item_mask, mlp
 
 MODES = ("tiger", "dense", "liger")
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liger_core import mcauley
+from liger_core.data import mcauley
 from liger_core.config import EVENT_FIELD_NAMES, ITEM_FIELD_NAMES, PathsConfig, SourceConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.field_values import invalid_prices, parse_timestamps, timestamp_unit
-from liger_core.tabular import RAW_LIMIT, notes_frame, read_records, rejects_frame
-from liger_core.text import TEXT_FIELDS, render_item_text, text_hash
+from liger_core.data.field_values import invalid_prices, parse_timestamps, timestamp_unit
+from liger_core.data.tabular import RAW_LIMIT, notes_frame, read_records, rejects_frame
+from liger_core.data.text import TEXT_FIELDS, render_item_text, text_hash
 
 ITEM_FIELDS = ITEM_FIELD_NAMES
 EVENT_FIELDS = EVENT_FIELD_NAMES

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from psycopg.conninfo import conninfo_to_dict
 
 from liger_core.errors import DataError, LigerError
-from liger_core.sql_catalog import load, statement
+from liger_core.platform.sql_catalog import load, statement
 
 TABLE = "liger_recommendations"
 # Column order of the COPY; ds comes from the partition, the rest from the Parquet files.

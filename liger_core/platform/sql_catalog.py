@@ -18,7 +18,7 @@ import duckdb
 
 from liger_core.errors import LigerError
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 TABLES = ("items", "semantic_ids", "recommendations")
 Dialect = Literal["standard", "spark"]
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
@@ -78,6 +78,15 @@ def view_ddl(engine: Literal["duckdb", "spark"], table: str, warehouse: str, ds:
     dialect: Dialect = "spark" if engine == "spark" else "standard"
     warehouse = warehouse.rstrip("/")
     return statement(render(load(engine, table), dialect=dialect, warehouse=warehouse, ds=ds))
+
+
+def duckdb_query(warehouse: str, ds: str, tables: Iterable[str], sql_text: str) -> tuple[list[str], list[tuple]]:
+    """Run ``sql_text`` in a fresh in-memory DuckDB over the ``ds`` views of ``tables``:
+    (the views created, the result rows). Jobs query the published tables through this, so
+    only this layer touches DuckDB."""
+    with duckdb.connect() as con:
+        views = register_duckdb_views(con, warehouse, ds, tables)
+        return views, con.execute(sql_text).fetchall()
 
 
 def register_duckdb_views(con: duckdb.DuckDBPyConnection, warehouse: str, ds: str,

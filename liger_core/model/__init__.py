@@ -1,0 +1,3 @@
+"""The LIGER network: an encoder-decoder Transformer over semantic-ID tokens with a dense item
+tower.
+"""
