@@ -40,10 +40,7 @@ CODES_SCHEMA = "item_idx long, codes array<int>"
 
 
 def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
-    spark = spark or spark_session(settings)
-    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    require(warehouse, ds, "item_embeddings")
-    _upgrade_layout(warehouse)
+    warehouse = _embeddings_warehouse(settings, ds, spark)
     with tracking.stage_run(settings, "rqvae_train", ds):
         frame = warehouse.read("item_embeddings", ds).select("item_idx", "embedding").toPandas()
         if frame.empty:
@@ -53,7 +50,7 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
         model, report = train_rqvae(vectors, settings.rqvae,
                                     on_eval=lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch))
         version = register_rqvae(model, settings.rqvae)
-        stats = _assign(settings, ds, spark, warehouse, model, version, previous=None)
+        stats = _assign(settings, ds, warehouse, model, version, previous=None)
         for name, figure in rqvae_figures(report, stats.pop("codes"), settings.rqvae.codebook_size).items():
             tracking.log_figure(figure, f"plots/{name}.png")
         stats.update(rqvae_version=version, train_seconds=round(report.seconds, 1),
@@ -63,19 +60,24 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
 
 
 def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
-    spark = spark or spark_session(settings)
-    warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    require(warehouse, ds, "item_embeddings")
-    _upgrade_layout(warehouse)
+    warehouse = _embeddings_warehouse(settings, ds, spark)
     with tracking.stage_run(settings, "semantic_ids_assign", ds):
         model, rqvae_cfg, version = load_rqvae(settings.semantic_ids.rqvae_model)
         # The model's own config, not tonight's: the ID space is the registered version's.
         settings = settings.model_copy(update={"rqvae": rqvae_cfg})
         previous = ever_assigned_ids(warehouse, version)
-        stats = _assign(settings, ds, spark, warehouse, model, version, previous)
+        stats = _assign(settings, ds, warehouse, model, version, previous)
         stats.pop("codes")
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return {**stats, "rqvae_version": version}
+
+
+def _embeddings_warehouse(settings: Settings, ds: str, spark: SparkSession | None) -> Warehouse:
+    """The warehouse, once ds's embeddings are known to exist and the ID layout is current."""
+    warehouse = Warehouse(spark or spark_session(settings), settings.paths.warehouse_uri)
+    require(warehouse, ds, "item_embeddings")
+    _upgrade_layout(warehouse)
+    return warehouse
 
 
 def _upgrade_layout(warehouse: Warehouse) -> None:
@@ -84,9 +86,10 @@ def _upgrade_layout(warehouse: Warehouse) -> None:
         log.warning("semantic_ids/ds=%s moved into its rqvae_version folder (layout before versions)", moved)
 
 
-def _assign(settings: Settings, ds: str, spark: SparkSession, warehouse: Warehouse, model: RQVAE,
-            version: str, previous: pd.DataFrame | None) -> dict:
+def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, version: str,
+            previous: pd.DataFrame | None) -> dict:
     """Encode items without an ID on the executors, then assign and commit the table."""
+    spark = warehouse.spark
     embeddings = warehouse.read("item_embeddings", ds).select("item_idx", "embedding")
     todo = embeddings
     if previous is not None:

@@ -72,6 +72,8 @@ class ResidualQuantizer(nn.Module):
     """``levels`` codebooks of ``codebook_size`` x ``dim``; level l quantizes the residual
     left after levels < l, so the code tuple refines coarse-to-fine."""
 
+    usage: Tensor  # [levels, codebook_size] buffer
+
     def __init__(self, levels: int, codebook_size: int, dim: int, beta: float) -> None:
         super().__init__()
         self.levels, self.codebook_size, self.beta = levels, codebook_size, beta
@@ -160,6 +162,9 @@ class RQVAE(nn.Module):
     L2-normalised, so the straight-through encoder cannot inflate it faster than the
     codebooks can follow (it grew ~10x in a few epochs on clustered data without this).
     """
+
+    shift: Tensor  # [input_dim] buffers set by fit_scaling
+    scale: Tensor
 
     def __init__(
         self,

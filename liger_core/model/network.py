@@ -71,6 +71,9 @@ class TextTower(nn.Module):
     leaves room for collaborative signal on top of the text.
     """
 
+    mean: Tensor  # [text_dim] buffers: the training catalog's per-dimension statistics
+    std: Tensor
+
     def __init__(self, text_dim: int, d_model: int, hidden: int, dropout: float,
                  n_items: int = 0) -> None:
         super().__init__()
@@ -111,6 +114,8 @@ class LigerModel(nn.Module):
     one pass over a user's sequence trains a prediction at every position (as SASRec does),
     and a history ranked at serving is encoded exactly as its last training position was.
     """
+
+    offsets: Tensor  # [C] buffer: first row of each level in code_emb
 
     def __init__(self, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int,
                  n_items: int = 0) -> None:
