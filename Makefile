@@ -26,8 +26,9 @@ run: setup  ## the main job: liger_retrain then liger_nightly via `airflow dags 
 test: setup  ## unit, Spark job and end-to-end tests
 	$(BIN)/python -m pytest -ra
 
-lint: setup  ## ruff lint (pyflakes + pycodestyle, rules in pyproject.toml), as CI runs it
+lint: setup  ## ruff lint (pyflakes + pycodestyle) and mypy on liger_core (settings in pyproject.toml), as CI runs them
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-unit: setup  ## only the fast liger_core tests (no Spark)
 	$(BIN)/python -m pytest -ra tests/unit

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -165,7 +165,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 def _open(path: Path) -> IO[bytes]:
     with open(path, "rb") as probe:
         is_gzip = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if is_gzip else open(path, "rb")
 
 
 def _literal(text: str) -> dict[str, Any]:

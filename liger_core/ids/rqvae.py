@@ -47,16 +47,16 @@ def kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator) -> Tensor:
     than ``k`` some centers coincide; re-seeding deals with those codes later.
     """
     n = x.shape[0]
-    first = torch.randint(n, (1,), generator=generator).item()
+    first = int(torch.randint(n, (1,), generator=generator).item())
     centers = x.new_empty(k, x.shape[1])
     centers[0] = x[first]
     closest = squared_distances(x, centers[:1]).squeeze(1)
     for i in range(1, k):
         weights = closest.clamp_min(0).cpu().double()
         if weights.sum() > 0:
-            pick = torch.multinomial(weights, 1, generator=generator).item()
+            pick = int(torch.multinomial(weights, 1, generator=generator).item())
         else:  # every point already is a center
-            pick = torch.randint(n, (1,), generator=generator).item()
+            pick = int(torch.randint(n, (1,), generator=generator).item())
         centers[i] = x[pick]
         closest = torch.minimum(closest, squared_distances(x, centers[i : i + 1]).squeeze(1))
     for _ in range(iters):

@@ -11,7 +11,7 @@ are not built, so every parameter gets a gradient (which DistributedDataParallel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, cast
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +59,13 @@ class Encoded(NamedTuple):
     memory: Tensor  # [B, T, d] encoder states, T = H * C
     padding: Tensor  # [B, T] bool, True where the token is padding
     query: Tensor | None  # [B, d] unit-norm dense query (None in tiger mode)
+
+    @property
+    def dense_query(self) -> Tensor:
+        """``query`` where a dense head must exist (dense and hybrid ranking)."""
+        if self.query is None:
+            raise ConfigError("model.mode=tiger has no dense head; use generative retrieval")
+        return self.query
 
 
 class TextTower(nn.Module):
@@ -161,6 +168,11 @@ class LigerModel(nn.Module):
             self.query_head = nn.Linear(d, d)
 
     @property
+    def decoder_blocks(self) -> Sequence[Block]:
+        """The decoder layers with their type (iterating a ModuleList yields plain Modules)."""
+        return cast(Sequence[Block], self.decoder)
+
+    @property
     def generative(self) -> bool:
         return self.mode != "dense"
 
@@ -201,7 +213,7 @@ class LigerModel(nn.Module):
 
     def decoder_memory(self, encoded: Encoded) -> DecoderMemory:
         """Cross-attention keys/values of every decoder layer, for ``next_code_logits``."""
-        kv = [block.cross.keys_values(encoded.memory) for block in self.decoder]
+        kv = [block.cross_keys_values(encoded.memory) for block in self.decoder_blocks]
         return DecoderMemory(kv, ~encoded.padding[:, None, None, :])
 
     def _decoder_inputs(self, prefix: Tensor) -> Tensor:
@@ -230,13 +242,13 @@ class LigerModel(nn.Module):
         R rows (user-major, as there) whose code at ``level - 1`` is ``last_code`` [R] (None at
         level 0: the BOS token) and whose earlier tokens are in ``cache``. The caller reorders
         the returned cache when beams change parents (``DecoderCache.select``)."""
-        if level == 0:
+        if last_code is None:  # level 0
             x = self.bos.expand(memory.mask.shape[0], 1, -1)
         else:
             x = self.code_emb(last_code + self.offsets[level - 1])[:, None]
         x = self.dropout(self.dec_in_norm(x + self.step_emb.weight[level]))
         kv = []
-        for layer, block in enumerate(self.decoder):
+        for layer, block in enumerate(self.decoder_blocks):
             x, layer_kv = block.step(x, cache.kv[layer] if cache is not None else None, memory, layer)
             kv.append(layer_kv)
         return self.code_heads[level](self.dec_norm(x[:, 0])).float(), DecoderCache(kv)
@@ -286,7 +298,7 @@ class LigerModel(nn.Module):
         key_slot = token_slot[None, None, :]
         query_slot = slots[group][None, :, None]
         cross = ((key_slot <= query_slot) & ~padding[:, None, :]) | (key_slot == query_slot)
-        memory_kv = DecoderMemory([block.cross.keys_values(memory) for block in self.decoder],
+        memory_kv = DecoderMemory([block.cross_keys_values(memory) for block in self.decoder_blocks],
                                   cross[:, None])
         states = self._decode(memory_kv, x, self_mask).view(users, len(slots), n_codes, -1)
         keep = has_target[:, slots]

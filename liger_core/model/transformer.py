@@ -76,6 +76,12 @@ class Block(nn.Module):
         x = x + self.dropout(self.attn(h, self.attn.keys_values(h), mask, causal))
         return self._cross_and_ff(x, memory, layer)
 
+    def cross_keys_values(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """Cross-attention keys and values of the encoder ``memory`` (decoder blocks only)."""
+        if self.cross is None:
+            raise TypeError("an encoder block has no cross-attention")
+        return self.cross.keys_values(memory)
+
     def step(self, x: Tensor, past: tuple[Tensor, Tensor] | None, memory: DecoderMemory,
              layer: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """``forward`` for one new token per row, ``x`` [R, 1, d], whose row's earlier tokens
@@ -90,7 +96,7 @@ class Block(nn.Module):
         return self._cross_and_ff(x, memory, layer), (k, v)
 
     def _cross_and_ff(self, x: Tensor, memory: DecoderMemory | None, layer: int) -> Tensor:
-        if self.cross is not None and memory is not None:
+        if self.cross is not None and self.norm2 is not None and memory is not None:
             rows, t, d = x.shape
             users = memory.mask.shape[0]
             h = self.norm2(x).reshape(users, rows // users * t, d)

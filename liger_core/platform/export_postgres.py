@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psycopg
 import pyarrow as pa
@@ -46,7 +46,7 @@ class ExportError(LigerError):
     """PostgreSQL cannot be reached or refuses the rows."""
 
 
-def _parse_dsn(dsn: str) -> dict[str, object]:
+def _parse_dsn(dsn: str) -> dict[str, Any]:
     try:
         return conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
@@ -108,7 +108,7 @@ def export_table(dsn: str, table: pa.Table, ds: str) -> int:
     table = conform(table)
     params = _parse_dsn(dsn)
     where = _describe(params)
-    connect_args = {} if "connect_timeout" in params else {"connect_timeout": CONNECT_TIMEOUT_S}
+    connect_args: dict[str, Any] = {} if "connect_timeout" in params else {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         conn = psycopg.connect(dsn, **connect_args)
     except psycopg.OperationalError as exc:

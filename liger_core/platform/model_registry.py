@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 import mlflow
 import yaml
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
 from liger_core.config import RQVAEConfig
@@ -45,8 +47,8 @@ TRAINED_BY = {RQVAE_MODEL: "liger semantic_ids --mode train", RECOMMENDER_MODEL:
 RETRAIN_HINT = "run `airflow dags trigger liger_retrain` (or `liger run`) until a version passes the promotion gate"
 
 
-def _register(name: str, python_model: mlflow.pyfunc.PythonModel, artifacts: dict[str, str],
-              signature, example, description: str, tags: dict[str, str]) -> str:
+def _register(name: str, python_model: PythonModel, artifacts: dict[str, str],
+              signature, example, description: str, tags: Mapping[str, object]) -> str:
     """Log, register, and describe a new version (signature + example: params are served)."""
     info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts=artifacts,
                                    registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,

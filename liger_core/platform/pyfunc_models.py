@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema
 
 from liger_core.serving.recommender import Recommender
@@ -31,7 +31,7 @@ RQVAE_SIGNATURE = ModelSignature(inputs=Schema([ColSpec(Array("double"), "embedd
                                  outputs=Schema([ColSpec(Array("long"), "codes")]))
 
 
-class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
+class RQVAEPyfunc(PythonModel):
     """``embedding`` column in, ``codes`` column (the RQ-VAE levels, no collision code) out."""
 
     def load_context(self, context) -> None:
@@ -42,7 +42,7 @@ class RQVAEPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"codes": [list(map(int, c)) for c in codes]})
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """``items`` column (lists of item_idx, oldest first) in; per row the top ``k`` as arrays
     ``item_id``, ``item_idx``, ``score``, ``source`` (best first)."""
 

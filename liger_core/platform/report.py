@@ -99,7 +99,7 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
     sql = query("source_mix")
     lines += ["", "Example query (sql/queries/source_mix.sql, DuckDB):", sql, "",
               con.execute(sql).df().to_string(index=False)]
-    user = con.execute("SELECT min(user_id) FROM recommendations").fetchone()[0]
+    user = con.execute("SELECT min(user_id) FROM recommendations").fetchall()[0][0]
     top = query("user_top_k", user_id=user)
     lines += ["", f"Top recommendations of user {user} (sql/queries/user_top_k.sql):",
               con.execute(top).df().head(10).to_string(index=False)]

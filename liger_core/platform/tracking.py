@@ -107,9 +107,9 @@ def pipeline_run(settings: Settings, ds: str) -> Iterator[str]:
 def log_table_input(frame, path: str, name: str, context: str) -> None:
     """Record a Spark DataFrame the active run read as an MLflow dataset input (lineage).
     The digest is Spark's plan hash, so no data is read; Spark is never imported here."""
-    import mlflow.data
+    from mlflow.data.spark_dataset import from_spark
 
-    mlflow.log_input(mlflow.data.from_spark(frame, path=path, name=name), context=context)
+    mlflow.log_input(from_spark(frame, path=path, name=name), context=context)
 
 
 def stage_run_of(settings: Settings, dag_id: str, run_id: str, stage: str) -> mlflow.entities.Run | None:

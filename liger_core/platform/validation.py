@@ -22,7 +22,7 @@ import pandas as pd
 
 import great_expectations as gx
 from great_expectations import expectations as gxe
-from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
 
 from liger_core.errors import ValidationFailed
 
@@ -164,7 +164,7 @@ def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=table, data=_whole_frame(context, table, _is_spark(frame)),
                                 suite=expectation_suite))
-    actions = [UpdateDataDocsAction(name="update_data_docs")] if project_dir is not None else []
+    actions: list[ValidationAction] = [UpdateDataDocsAction(name="update_data_docs")] if project_dir is not None else []
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(name=f"{table}_checkpoint", validation_definitions=[definition], actions=actions,
                       result_format="SUMMARY"))

@@ -23,7 +23,8 @@ import torch
 
 from liger_core.retrieval.metrics import ndcg_at_k
 from liger_core.model.network import LigerModel
-from liger_core.retrieval.search import Blend, RetrievalIndex, eval_mode, generative_topk, hybrid_rank, side_pool
+from liger_core.retrieval.search import (Blend, RetrievalIndex, all_item_vectors, eval_mode, generative_topk,
+                                         hybrid_rank, side_pool)
 from liger_core.data.sequences import Examples
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
@@ -53,7 +54,7 @@ def _add_ndcg(totals: dict[Blend, float], model: LigerModel, valid: Examples, in
               beams: int, cold_candidates: int, batch_size: int) -> None:
     """Sum of validation hybrid NDCG@10 per blend, from one beam search and one side pool
     per batch."""
-    vectors = index.item_vectors(model)
+    vectors = all_item_vectors(model, index.items.text)  # a hybrid model: it has a dense head
     device = index.items.sid.device
     widest = max(blend.dense_candidates for blend in totals)
     for start in range(0, len(valid), batch_size):
@@ -61,7 +62,7 @@ def _add_ndcg(totals: dict[Blend, float], model: LigerModel, valid: Examples, in
         history, targets = valid.batch(rows, model.max_history)
         encoded = model.encode(torch.from_numpy(history).to(device), index.items)
         generated = generative_topk(model, encoded, index.prefixes, beams)
-        pool = side_pool(encoded.query, vectors, index.cold, cold_cap=cold_candidates, dense_candidates=widest)
+        pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=cold_candidates, dense_candidates=widest)
         for blend in totals:
-            ranked = hybrid_rank(encoded.query, vectors, generated, pool, METRIC_K, blend=blend)
+            ranked = hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend)
             totals[blend] += float(ndcg_at_k(ranked.items.cpu().numpy(), targets, METRIC_K).sum())

@@ -115,17 +115,18 @@ def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.nda
 def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, cold_items: Tensor,
               vectors: Tensor | None, all_idx: Tensor, hybrid_widths: dict[str, int],
               blend: Blend, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
-    """Every method the mode supports, from one encoding and one beam search."""
+    """Every method the mode supports, from one encoding and one beam search (``vectors``
+    is None exactly when the mode has no dense head)."""
     ranked: dict[str, Ranked] = {}
     if generated is not None:
         ranked["generative"] = generated if exclude is None else drop_excluded(generated, exclude)
-    if model.dense:
-        ranked["dense"] = dense_topk(encoded.query, vectors, all_idx, k, exclude)
-    if generated is not None and model.dense:
+    if vectors is not None:
+        ranked["dense"] = dense_topk(encoded.dense_query, vectors, all_idx, k, exclude)
+    if generated is not None and vectors is not None:
         beam = ranked["generative"]
         for name, width in hybrid_widths.items():
             best = Ranked(beam.items[:, :width], beam.scores[:, :width])
-            ranked[name] = hybrid_topk(encoded.query, vectors, best, cold_items, k, exclude, blend)
+            ranked[name] = hybrid_topk(encoded.dense_query, vectors, best, cold_items, k, exclude, blend)
     return ranked
 
 

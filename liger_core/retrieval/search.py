@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from liger_core.data.catalog import Catalog
-from liger_core.errors import DataError
+from liger_core.errors import ConfigError, DataError
 from liger_core.model.network import Encoded, Items, LigerModel
 
 SOURCES = ("generative", "cold_start")  # names of the codes in Ranked.source
@@ -303,17 +303,20 @@ def recommend(model: LigerModel, history: Tensor, index: RetrievalIndex, vectors
     catalog (dense). ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``:
     ``index.item_vectors(model)``. Runs in eval mode whatever mode the model is in."""
     exclude = history if exclude_history else None
+    if model.dense and vectors is None:
+        raise ConfigError(f"a {model.mode} model ranks with item vectors: pass index.item_vectors(model)")
     with eval_mode(model):
         encoded = model.encode(history, index.items)
-        if model.generative and model.dense:
+        if model.generative and model.dense and vectors is not None:
             generated = generative_topk(model, encoded, index.prefixes, beams, exclude)
-            return hybrid_topk(encoded.query, vectors, generated, index.cold, k, exclude, blend)
+            return hybrid_topk(encoded.dense_query, vectors, generated, index.cold, k, exclude, blend)
         if model.generative:
             top = generative_topk(model, encoded, index.prefixes, max(beams, k), exclude)
             return Ranked(top.items[:, :k], top.scores[:, :k],
                           torch.zeros_like(top.items[:, :k], dtype=torch.int8))
+        assert vectors is not None  # dense mode, checked above
         everything = torch.arange(len(vectors), device=vectors.device)
-        ranked = dense_topk(encoded.query, vectors, everything, k, exclude)
+        ranked = dense_topk(encoded.dense_query, vectors, everything, k, exclude)
         return ranked._replace(source=torch.isin(ranked.items, index.cold).to(torch.int8))
 
 

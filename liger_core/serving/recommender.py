@@ -14,7 +14,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ import torch
 from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
-from liger_core.model.network import LigerModel
+from liger_core.model.network import LigerModel, TextTower
 from liger_core.progress import Progress
 from liger_core.retrieval.search import BEAMS, SOURCES, Blend, RetrievalIndex, recommend
 from liger_core.data.sequences import pad_histories
@@ -39,7 +39,7 @@ class _Serving(NamedTuple):
     index and every item's dense vector (the weights do not change while serving)."""
 
     model: LigerModel
-    index: RetrievalIndex
+    retrieval: RetrievalIndex
     vectors: torch.Tensor | None
 
 
@@ -124,7 +124,7 @@ class Recommender:
         weight = tower.item_id.weight.new_zeros(len(space.item_idx), tower.item_id.embedding_dim)
         weight[known] = tower.item_id.weight.detach()[old_rows[known]]
         model = copy.deepcopy(self.model)
-        model.text.item_id = torch.nn.Embedding.from_pretrained(weight, freeze=True)
+        cast(TextTower, model.text).item_id = torch.nn.Embedding.from_pretrained(weight, freeze=True)
         return model
 
     def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = BEAMS,
@@ -136,12 +136,12 @@ class Recommender:
         items may take beams, and k valid items must remain (the nightly job and the MLflow
         model rank alike)."""
         beams = max(beams, k) + (self.model_config.max_history if exclude_history else 0)
-        model, index, vectors = self._serving_on(device)
+        model, retrieval, vectors = self._serving_on(device)
         parts, progress = [], Progress("recommend", len(histories), "user")
         for start in range(0, len(histories), batch_users):
             chunk = [self._positions(h) for h in histories[start:start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
-            ranked = recommend(model, history, index, vectors, k, beams=beams,
+            ranked = recommend(model, history, retrieval, vectors, k, beams=beams,
                                exclude_history=exclude_history, blend=self.blend)
             parts.append(self._rows(ranked, start))
             progress.update(min(start + batch_users, len(histories)))

@@ -65,7 +65,8 @@ class BucketedLoader:
         self.targets = np.asarray(targets, dtype=np.int64)
         self.batch_targets = max(1, batch_targets // world)
         self.seed, self.rank, self.world = seed, rank, world
-        self._epoch, self._batches = -1, []
+        self._epoch = -1
+        self._batches: list[np.ndarray] = []
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         if epoch != self._epoch:

@@ -190,7 +190,8 @@ class Trainer:
         self.code_sizes = catalog.code_sizes
         self.watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
         self.optimizer = _optimizer(self.model, train_cfg)
-        self.state, self.best_weights = _State(), None
+        self.state = _State()
+        self.best_weights: dict[str, torch.Tensor] | None = None
         self.path = Path(checkpoint_dir) / CHECKPOINT
         self.index = RetrievalIndex.from_catalog(catalog, split.in_set, self.device)
         if self.model.text is not None:
