@@ -1,5 +1,5 @@
 -- PostgreSQL table for the optional export of `recommendations` (DESIGN §6).
--- One row per (ds, user, rank); liger_core.export_postgres replaces a whole ds per export.
+-- One row per (ds, user, rank); liger_core.platform.export_postgres replaces a whole ds per export.
 -- Runs as is with psql; the table lands in the first schema of the search_path.
 CREATE TABLE IF NOT EXISTS liger_recommendations (
     ds            date             NOT NULL,

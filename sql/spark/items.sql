@@ -1,4 +1,4 @@
--- Spark SQL view over one partition of `items`. Rendered by liger_core.sql_catalog.
+-- Spark SQL view over one partition of `items`. Rendered by liger_core.platform.sql_catalog.
 -- basePath makes Spark discover the partition directory as a `ds` column (type DATE).
 CREATE OR REPLACE TEMPORARY VIEW items
 USING parquet
