@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         train_seconds = time.perf_counter() - started
         index = RetrievalIndex.from_catalog(catalog, split.in_set)
         blend, _ = choose_blend(trained.model.eval(), split.valid, index, beams=settings.train.beams,
-                                cold_candidates=settings.train.cold_candidates)  # as the train stage does
+                                cold_candidates=settings.train.cold_candidates,
+                                cold_weight=settings.train.cold_weight)  # as the train stage does
         metrics = evaluate(trained.model, split.test, index, split="test", blend=blend, beams=settings.train.beams)
         row = {"overrides": overrides, "train_seconds": round(train_seconds, 1), "steps": trained.step,
                "epochs": round(trained.epochs, 2), "samples_per_second": round(trained.samples_per_second, 1),

@@ -8,6 +8,7 @@ folder per ds, so a killed task resumes where it stopped when Airflow retries it
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from liger_core.model.network import LigerModel
 from liger_core.platform.model_registry import register_recommender
 from liger_core.platform.plots import training_curve_figure
 from liger_core.serving.recommender import Recommender
-from liger_core.retrieval.search import RetrievalIndex
+from liger_core.retrieval.search import Blend, RetrievalIndex
 from liger_core.data.sequences import Split, build_split
 from liger_core.training.trainer import TrainResult, train
 from liger_core.data.training_data import sequences_in_space
@@ -84,6 +85,18 @@ def _curve(history: list[dict], settings: Settings) -> list[dict]:
     return [{"step": int(h["step"]), watched: round(h[watched], 5)} for h in history if watched in h]
 
 
+def _calibrate(settings: Settings, model: LigerModel, split: Split, index: RetrievalIndex) -> tuple[Blend, dict]:
+    """The hybrid blend chosen on validation, and its validation metrics as stage stats."""
+    blend, qualities = choose_blend(model.eval(), split.valid, index, beams=settings.train.beams,
+                                    cold_candidates=settings.train.cold_candidates,
+                                    cold_weight=settings.train.cold_weight)
+    chosen = {f"blend_val_{key}": round(value, 5) for key, value in qualities[blend]._asdict().items()
+              if math.isfinite(value)} if qualities else {}
+    log.info("hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s)", blend._asdict(),
+             len(qualities), chosen)
+    return blend, chosen
+
+
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
@@ -95,11 +108,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
                               active.info.run_id)
         index = RetrievalIndex.from_catalog(inputs.catalog, split.in_set)
-        blend, blend_scores = choose_blend(model.eval(), split.valid, index, beams=settings.train.beams,
-                                           cold_candidates=settings.train.cold_candidates)
-        log.info("hybrid blend %s chosen on validation (hybrid NDCG@10, best 5: %s)", blend._asdict(),
-                 {"/".join(map(str, b)): round(v, 4)
-                  for b, v in sorted(blend_scores.items(), key=lambda kv: -kv[1])[:5]})
+        blend, chosen = _calibrate(settings, model, split, index)
         recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
                                   inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
                                                     "mode": settings.model.mode, **blend._asdict()})
@@ -113,7 +122,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
                  "samples_per_second": round(summary["samples_per_second"], 1),
                  "train_seconds": round(summary["seconds"], 1), "epochs": round(summary["epochs"], 2),
                  "cold_offset": str(blend.cold_offset), "generative_weight": blend.generative_weight,
-                 "dense_candidates": blend.dense_candidates,
+                 "dense_candidates": blend.dense_candidates, "cold_slot_cap": blend.cold_candidates, **chosen,
                  "validation_curve": _curve(summary["history"], settings),
                  **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})

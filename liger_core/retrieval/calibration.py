@@ -1,68 +1,133 @@
 """How the hybrid blends its heads, chosen on the validation split.
 
-Three numbers decide a hybrid list (``retrieval.Blend``). The dense head is trained to rank
+Four numbers decide a hybrid list (``retrieval.Blend``). The dense head is trained to rank
 in-set items only, so a cold item's cosine is not on the same scale as an in-set
 candidate's: on one catalog cold items deserve a boost, on another they flood the lists
 with items nobody bought (an item whose whole text is "unknown" is still close to
-something). The beam's log-prob carries what the generative head learnt, which a
+something). So cold items get an offset on their cosine and a cap on the slots they may
+take per user. The beam's log-prob carries what the generative head learnt, which a
 dense-only rerank of its candidates throws away. And the beam may miss items the dense head
-ranks highly, which the dense head can add to the pool. All three are earned on validation:
-the combination of ``COLD_OFFSETS`` x ``GENERATIVE_WEIGHTS`` x (no dense candidates, as many
-as beams) with the best validation hybrid NDCG@10 over all users, in-set and cold alike, is
-stored with the model and used by evaluation and serving. ``-inf`` (no cold items at all)
-and the paper's hybrid (weight 0, no dense candidates) are valid outcomes.
+ranks highly, which the dense head can add to the pool. All four are earned on validation:
+every combination of ``COLD_OFFSETS`` x ``GENERATIVE_WEIGHTS`` x (no dense candidates, as
+many as beams) x ``COLD_SLOT_CAPS`` is scored per segment of users, and the one with the
+best ``blend_objective`` is stored with the model and used by evaluation and serving.
+
+Cold-start targets are rare in a validation split (under 1 % of Beauty's users), so an
+objective over all users sells every cold slot for the smallest in-set gain, although
+recommending new items is half of what the hybrid is for. ``train.cold_weight`` says how
+much the cold segment counts: NDCG@10 = (1 - w) x in-set + w x cold. A cold slot still has
+to earn its place: when cold items never hit on validation, the cold term is 0 for every
+blend and the in-set term alone decides. ``-inf`` (no cold items at all) and the paper's
+hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from liger_core.retrieval.metrics import ndcg_at_k
+from liger_core.data.sequences import Examples
 from liger_core.model.network import LigerModel
+from liger_core.retrieval.metrics import metric_name
+from liger_core.retrieval.retrieval_metrics import add_sums, finish
 from liger_core.retrieval.search import (Blend, RetrievalIndex, all_item_vectors, eval_mode, generative_topk,
                                          hybrid_rank, side_pool)
-from liger_core.data.sequences import Examples
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08)  # cosine per nat of log-prob
+COLD_SLOT_CAPS = (1, 2)  # at most this many cold items per user, besides train.cold_candidates
 METRIC_K = 10
+
+
+class BlendQuality(NamedTuple):
+    """One blend's hybrid metrics@10 on a split, per segment of users (NaN for a segment
+    without users), and the share of its served slots that cold items take."""
+
+    ndcg: float
+    ndcg_inset: float
+    ndcg_cold: float
+    recall_inset: float
+    recall_cold: float
+    cold_share: float
+
+
+def blend_objective(quality: BlendQuality, cold_weight: float | None) -> float:
+    """What calibration maximises: NDCG@10 over all users (``cold_weight`` None), or the
+    segments weighted (1 - w) in-set and w cold-start; a split without cold-start targets
+    has only its in-set term."""
+    if cold_weight is None or math.isnan(quality.ndcg_cold):
+        return quality.ndcg
+    return (1 - cold_weight) * quality.ndcg_inset + cold_weight * quality.ndcg_cold
+
+
+def pick_blend(qualities: dict[Blend, BlendQuality], cold_weight: float | None) -> Blend:
+    """The blend with the best objective. Ties go to fewer cold slots, then to the blend
+    nearest the paper's (no dense candidates, offset 0, weight 0)."""
+    return max(qualities, key=lambda b: (blend_objective(qualities[b], cold_weight), -qualities[b].cold_share,
+                                         -b.dense_candidates, -abs(b.cold_offset), -b.generative_weight))
+
+
+def blend_grid(beams: int, cold_candidates: int, has_cold: bool) -> list[Blend]:
+    """Every blend calibration scores. Without cold items the offset stays 0; with cold
+    items switched off (-inf) the cap means nothing, so it is listed once."""
+    caps = sorted({cap for cap in COLD_SLOT_CAPS if cap < cold_candidates} | {cold_candidates})
+    blends = []
+    for offset, weight, dense in itertools.product(COLD_OFFSETS if has_cold else (0.0,), GENERATIVE_WEIGHTS,
+                                                   (0, beams)):
+        for cap in caps if math.isfinite(offset) and has_cold else (cold_candidates,):
+            blends.append(Blend(offset, weight, dense, cap))
+    return blends
 
 
 @torch.no_grad()
 def choose_blend(model: LigerModel, valid: Examples, index: RetrievalIndex, *, beams: int, cold_candidates: int,
-                 batch_size: int = 256) -> tuple[Blend, dict[Blend, float]]:
-    """(best blend, validation hybrid NDCG@10 per blend) over every user of ``valid``. Ties
-    go to the blend nearest the paper's (no dense candidates, offset 0, weight 0); without a
-    hybrid model it is the paper's. Without cold items the offset stays 0."""
+                 cold_weight: float | None, batch_size: int = 256) -> tuple[Blend, dict[Blend, BlendQuality]]:
+    """(best blend, validation quality per blend) over every user of ``valid`` (see
+    ``pick_blend``); without a hybrid model it is the paper's."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), {}
-    offsets = COLD_OFFSETS if len(index.cold) else (0.0,)
-    grid = itertools.product(offsets, GENERATIVE_WEIGHTS, (0, beams), (cold_candidates,))
-    totals = dict.fromkeys(itertools.starmap(Blend, grid), 0.0)
-    with eval_mode(model):
-        _add_ndcg(totals, model, valid, index, beams, cold_candidates, batch_size)
-    scores = {blend: total / len(valid) for blend, total in totals.items()}
-    best = max(scores, key=lambda b: (scores[b], -b.dense_candidates, -abs(b.cold_offset), -b.generative_weight))
-    return best, scores
+    qualities = measure_blends(model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0),
+                               beams=beams, batch_size=batch_size)
+    return pick_blend(qualities, cold_weight), qualities
 
 
-def _add_ndcg(totals: dict[Blend, float], model: LigerModel, valid: Examples, index: RetrievalIndex,
-              beams: int, cold_candidates: int, batch_size: int) -> None:
-    """Sum of validation hybrid NDCG@10 per blend, from one beam search and one side pool
-    per batch."""
+@torch.no_grad()
+def measure_blends(model: LigerModel, examples: Examples, index: RetrievalIndex, blends: list[Blend], *,
+                   beams: int, batch_size: int = 256) -> dict[Blend, BlendQuality]:
+    """Hybrid quality of every blend on ``examples``, from one beam search and one side pool
+    per batch of users (the widest the blends ask for, which each blend slices)."""
     vectors = all_item_vectors(model, index.items.text)  # a hybrid model: it has a dense head
     device = index.items.sid.device
-    widest = max(blend.dense_candidates for blend in totals)
-    for start in range(0, len(valid), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(valid)))
-        history, targets = valid.batch(rows, model.max_history)
-        encoded = model.encode(torch.from_numpy(history).to(device), index.items)
-        generated = generative_topk(model, encoded, index.prefixes, beams)
-        pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=cold_candidates, dense_candidates=widest)
-        for blend in totals:
-            ranked = hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend)
-            totals[blend] += float(ndcg_at_k(ranked.items.cpu().numpy(), targets, METRIC_K).sum())
+    widest_dense = max(blend.dense_candidates for blend in blends)
+    widest_cold = max(blend.cold_candidates for blend in blends)
+    sums: dict[str, float] = {}
+    cold_slots, slots = np.zeros(len(blends)), np.zeros(len(blends))
+    with eval_mode(model):
+        for start in range(0, len(examples), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(examples)))
+            history, targets = examples.batch(rows, model.max_history)
+            encoded = model.encode(torch.from_numpy(history).to(device), index.items)
+            generated = generative_topk(model, encoded, index.prefixes, beams)
+            pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=widest_cold,
+                             dense_candidates=widest_dense)
+            top = {}
+            for at, blend in enumerate(blends):
+                ranked = hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend)
+                assert ranked.source is not None  # hybrid_rank always says where an item came from
+                top[str(at)] = ranked.items.cpu().numpy()
+                cold_slots[at] += float(((ranked.source == 1) & (ranked.items >= 0)).sum())
+                slots[at] += float((ranked.items >= 0).sum())
+            add_sums(sums, top, targets, examples.is_cold[rows], (METRIC_K,), "calibration")
+    means = finish(sums, "calibration")
+
+    def mean(at: int, metric: str, segment: str | None) -> float:
+        return means.get(metric_name("calibration", str(at), metric, METRIC_K, segment), math.nan)
+
+    return {blend: BlendQuality(mean(at, "ndcg", None), mean(at, "ndcg", "inset"), mean(at, "ndcg", "cold"),
+                                mean(at, "recall", "inset"), mean(at, "recall", "cold"),
+                                float(cold_slots[at] / max(slots[at], 1.0)))
+            for at, blend in enumerate(blends)}

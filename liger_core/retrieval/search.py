@@ -206,7 +206,7 @@ class Blend(NamedTuple):
     cold_offset: float = 0.0  # added to a cold item's cosine (-inf: no cold items at all)
     generative_weight: float = 0.0  # cosine per nat of beam log-prob (0: dense-only rank)
     dense_candidates: int = 0  # nearest in-set items the dense head adds to the beam's
-    cold_candidates: int = 512  # nearest cold items a user's pool takes (train.cold_candidates)
+    cold_candidates: int = 512  # most cold items per user (train.cold_candidates, or fewer if calibrated)
 
 
 class SidePool(NamedTuple):
@@ -234,7 +234,8 @@ def side_pool(query: Tensor, item_vectors: Tensor, cold_items: Tensor, *, cold_c
 def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: SidePool, k: int,
                 exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
     """LIGER: rank the beam's candidates ``generated`` [B, K], the first
-    ``blend.dense_candidates`` of the dense head's own and the cold-start items of ``pool``.
+    ``blend.dense_candidates`` of the dense head's own and the first ``blend.cold_candidates``
+    cold-start items of ``pool`` (nearest first, so at most that many cold slots per user).
 
     A beam candidate scores its dense cosine plus ``blend.generative_weight`` times its
     log-prob relative to the user's best beam, so the generative head's confidence is not
@@ -259,13 +260,14 @@ def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: Si
         beam_scores = beam_scores + blend.generative_weight * (log_prob - best).nan_to_num(0.0)
     candidates, scores = [beam_items.masked_fill(~present, -1)], [beam_scores.masked_fill(~present, -torch.inf)]
     dense = Ranked(pool.dense.items[:, :blend.dense_candidates], pool.dense.scores[:, :blend.dense_candidates])
-    for side, shift in ((dense, behind), (pool.cold, blend.cold_offset)):
+    cold = Ranked(pool.cold.items[:, :blend.cold_candidates], pool.cold.scores[:, :blend.cold_candidates])
+    for side, shift in ((dense, behind), (cold, blend.cold_offset)):
         in_beam = (side.items[:, :, None] == beam_items[:, None, :]).any(-1)
         candidates.append(side.items)
         scores.append((side.scores + shift).masked_fill(in_beam | (side.items < 0), -torch.inf))
     all_items, all_scores = torch.cat(candidates, 1), torch.cat(scores, 1)
     source = torch.zeros_like(all_items, dtype=torch.int8)
-    source[:, all_items.shape[1] - pool.cold.items.shape[1]:] = 1
+    source[:, all_items.shape[1] - cold.items.shape[1]:] = 1
     k_out = min(k, all_items.shape[1])
     top, pos = all_scores.topk(k_out, dim=1)
     items = all_items.gather(1, pos).masked_fill(top == -torch.inf, -1)

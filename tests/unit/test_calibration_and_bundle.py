@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from liger_core.retrieval.calibration import COLD_OFFSETS, GENERATIVE_WEIGHTS, choose_blend
+from liger_core.retrieval.calibration import (COLD_OFFSETS, COLD_SLOT_CAPS, GENERATIVE_WEIGHTS, BlendQuality,
+                                             blend_objective, choose_blend, measure_blends, pick_blend)
 from liger_core.config import ModelConfig, TrainConfig
 from liger_core.model.network import Items
 from liger_core.serving.recommender import Recommender
-from liger_core.retrieval.search import Blend, RetrievalIndex, all_item_vectors
+from liger_core.retrieval.retrieval_metrics import evaluate
+from liger_core.retrieval.search import (Blend, Ranked, RetrievalIndex, all_item_vectors, hybrid_rank, hybrid_topk,
+                                         side_pool)
 from liger_core.data.sequences import build_split
 from liger_core.data.synthetic import make_synthetic
 from liger_core.training.trainer import train
@@ -31,15 +34,77 @@ def trained(tmp_path_factory):
 
 def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained):
     catalog, split, model = trained
-    best, scores = choose_blend(model, split.valid, RetrievalIndex.from_catalog(catalog, split.in_set), beams=8,
-                                cold_candidates=64)
-    assert {b.cold_offset for b in scores} == set(COLD_OFFSETS)
-    assert {b.generative_weight for b in scores} == set(GENERATIVE_WEIGHTS)
-    assert {b.cold_candidates for b in scores} == {64} and best.cold_candidates == 64
-    assert scores[best] == max(scores.values())
-    # synthetic validation targets are all in-set, so no cold item can help there
-    assert not split.valid.is_cold.any()
-    assert max(v for b, v in scores.items() if b.cold_offset == -math.inf) == max(scores.values())
+    index = RetrievalIndex.from_catalog(catalog, split.in_set)
+    assert len(index.cold)  # the synthetic catalog has items no training sequence holds
+    best, qualities = choose_blend(model, split.valid, index, beams=8, cold_candidates=64, cold_weight=0.5)
+    assert {b.cold_offset for b in qualities} == set(COLD_OFFSETS)
+    assert {b.generative_weight for b in qualities} == set(GENERATIVE_WEIGHTS)
+    assert {b.cold_candidates for b in qualities if math.isfinite(b.cold_offset)} == {*COLD_SLOT_CAPS, 64}
+    assert {b.cold_candidates for b in qualities if not math.isfinite(b.cold_offset)} == {64}
+    # synthetic validation targets are all in-set, so no cold item can help there and the
+    # cold weight has nothing to weigh: the in-set NDCG alone decides
+    assert not split.valid.is_cold.any() and all(math.isnan(q.ndcg_cold) for q in qualities.values())
+    assert qualities[best].ndcg == max(q.ndcg for q in qualities.values())
+    assert max(q.ndcg for b, q in qualities.items() if b.cold_offset == -math.inf) == qualities[best].ndcg
+    assert qualities[Blend(-math.inf, cold_candidates=64)].cold_share == 0.0
+    assert qualities[Blend(max(COLD_OFFSETS), cold_candidates=64)].cold_share > 0
+
+
+def test_calibration_scores_what_evaluation_measures(trained):
+    """A blend's calibration quality is the hybrid metric evaluation reports with that blend."""
+    catalog, split, model = trained
+    index = RetrievalIndex.from_catalog(catalog, split.in_set)
+    blends = [Blend(0.05, 0.01, 8, 1), Blend(-0.1, 0.0, 0, 64)]
+    qualities = measure_blends(model, split.test, index, blends, beams=8)
+    for blend in blends:
+        reported = evaluate(model, split.test, index, split="test", blend=blend, beams=8, ks=(10,))
+        assert qualities[blend].ndcg == pytest.approx(reported["test_hybrid_ndcg@10"])
+        assert qualities[blend].ndcg_inset == pytest.approx(reported["test_hybrid_ndcg@10_inset"])
+        assert qualities[blend].recall_inset == pytest.approx(reported["test_hybrid_recall@10_inset"])
+
+
+def _quality(inset: float, cold: float, share: float, cold_users: float = 0.005) -> BlendQuality:
+    return BlendQuality((1 - cold_users) * inset + cold_users * cold, inset, cold, inset, cold, share)
+
+
+def test_cold_slots_are_earned_per_segment():
+    generous, careful, closed = Blend(0.0, cold_candidates=2), Blend(-0.2, cold_candidates=1), Blend(-math.inf)
+    qualities = {generous: _quality(0.040, 0.12, 0.15), careful: _quality(0.044, 0.10, 0.03),
+                 closed: _quality(0.045, 0.0, 0.0)}
+    # by users, 0.5 % cold: the in-set segment decides
+    assert pick_blend(qualities, None) == closed
+    assert blend_objective(qualities[closed], None) == qualities[closed].ndcg
+    # cold weighted: a cold hit is worth in-set slots, up to the weight
+    assert pick_blend(qualities, 0.1) == careful  # 0.0496 against 0.0405 (closed) and 0.048
+    assert pick_blend(qualities, 0.5) == generous
+    assert blend_objective(qualities[careful], 0.1) == pytest.approx(0.9 * 0.044 + 0.1 * 0.10)
+    # cold items that never hit on validation earn nothing, whatever the weight: fewest cold slots win a tie
+    no_hits = {blend: q._replace(ndcg_cold=0.0, recall_cold=0.0, ndcg_inset=0.045) for blend, q in qualities.items()}
+    assert pick_blend(no_hits, 0.5) == closed
+    # no cold-start users on validation: the cold term does not exist, in-set alone decides
+    no_users = {blend: q._replace(ndcg_cold=math.nan) for blend, q in qualities.items()}
+    assert pick_blend(no_users, 0.5) == pick_blend(no_users, None) == closed
+    assert blend_objective(no_users[careful], 0.5) == no_users[careful].ndcg
+
+
+def test_a_blend_caps_the_cold_slots_of_a_wide_pool():
+    """Calibration builds one pool at the widest cap; each blend takes only its nearest cold items."""
+    vectors = torch.nn.functional.normalize(torch.randn(30, 8, generator=torch.Generator().manual_seed(1)), dim=1)
+    cold = torch.arange(20, 30)
+    query = vectors[[21, 3]]
+    generated = Ranked(torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]]), torch.full((2, 4), -1.0))
+    pool = side_pool(query, vectors, cold, cold_cap=10)
+    for cap in (1, 2, 10):
+        blend = Blend(10.0, cold_candidates=cap)  # a boost that puts every cold item it may take first
+        ranked = hybrid_rank(query, vectors, generated, pool, 8, blend=blend)
+        assert ranked.source is not None
+        assert (ranked.source[:, :min(cap, 8)] == 1).all() and (ranked.source[:, min(cap, 8):] == 0).all()
+        assert torch.equal(ranked.items[:, :min(cap, 8)], pool.cold.items[:, :min(cap, 8)])
+        assert torch.equal(ranked.items, hybrid_topk(query, vectors, generated, cold, 8, blend=blend).items)
+
+
+def test_serving_takes_the_stored_cold_offset_and_cap(trained):
+    catalog, split, model = trained
     bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
                          np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
