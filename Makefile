@@ -8,7 +8,7 @@ PROFILE ?= cpu
 
 ARGS   ?=
 
-.PHONY: setup run test test-unit lint airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen \
+.PHONY: setup run test test-unit lint airflow-ui bench-embed bench-semantic-ids bench-stages bench-quality bench-screen bench-blend \
         bench-inference bench-serving bench-scaling clean
 
 $(STAMP): requirements.txt pyproject.toml
@@ -50,6 +50,9 @@ bench-quality: setup  ## tiger, dense, liger and the baselines side by side on D
 
 bench-screen: setup  ## short equal-time training screens, ARGS="--config 'a=1,b=2' --config '...'"
 	$(BIN)/python -m benchmarks.train_screen --ds $(DS) --profile $(PROFILE) $(ARGS)
+
+bench-blend: setup  ## in-set vs cold-start quality of every hybrid blend, per cold weight (trains once, ARGS="--minutes 7")
+	$(BIN)/python -m benchmarks.blend_sweep --ds $(DS) --profile $(PROFILE) $(ARGS)
 
 bench-inference: setup  ## production hybrid vs naive beam vs dense scoring, champion model of DS
 	$(BIN)/python -m benchmarks.inference_speed --ds $(DS) --profile $(PROFILE) $(ARGS)
