@@ -221,7 +221,7 @@ class TrainConfig(_Section):
     patience: int = Field(10, ge=1)  # evaluations without improvement before stopping
     beams: int = Field(20, ge=1)
     cold_candidates: int = Field(512, ge=1)  # hybrid: nearest cold items added per user
-    cold_weight: float | None = Field(0.02, ge=0, le=1)  # cold-start share of the blend objective; null: by users
+    cold_weight: float | None = Field(0.02, ge=0, le=1)  # least cold-start share of the blend objective; null: by users
     eval_users: int = Field(4096, ge=0)  # fixed validation subset per evaluation; 0: all
     eval_batch_size: int = Field(128, ge=1)  # users per beam search batch (x beams rows)
     log_every: int = Field(100, ge=1)  # steps between logged training losses

@@ -15,10 +15,12 @@ best ``blend_objective`` is stored with the model and used by evaluation and ser
 Cold-start targets are rare in a validation split (under 1 % of Beauty's users), so an
 objective over all users sells every cold slot for the smallest in-set gain, although
 recommending new items is half of what the hybrid is for. ``train.cold_weight`` says how
-much the cold segment counts: NDCG@10 = (1 - w) x in-set + w x cold. A cold slot still has
-to earn its place: when cold items never hit on validation, the cold term is 0 for every
-blend and the in-set term alone decides. ``-inf`` (no cold items at all) and the paper's
-hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
+much the cold segment counts at least: NDCG@10 = (1 - w) x in-set + w x cold, with w never
+below the cold segment's share of users (on a catalog where cold-start targets are common,
+they count as many as they are). A cold slot still has to earn its place: when cold items
+never hit on validation, the cold term is 0 for every blend and the in-set term alone
+decides, so a cold slot that costs an in-set hit loses. ``-inf`` (no cold items at all) and
+the paper's hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ METRIC_K = 10
 
 class BlendQuality(NamedTuple):
     """One blend's hybrid metrics@10 on a split, per segment of users (NaN for a segment
-    without users), and the share of its served slots that cold items take."""
+    without users), the share of its served slots that cold items take, and the share of
+    the split's users whose target is a cold-start item."""
 
     ndcg: float
     ndcg_inset: float
@@ -53,22 +56,27 @@ class BlendQuality(NamedTuple):
     recall_inset: float
     recall_cold: float
     cold_share: float
+    cold_users: float
 
 
 def blend_objective(quality: BlendQuality, cold_weight: float | None) -> float:
-    """What calibration maximises: NDCG@10 over all users (``cold_weight`` None), or the
-    segments weighted (1 - w) in-set and w cold-start; a split without cold-start targets
-    has only its in-set term."""
-    if cold_weight is None or math.isnan(quality.ndcg_cold):
+    """What calibration maximises: the segments' NDCG@10 weighted (1 - w) in-set and w
+    cold-start, where w is ``cold_weight`` or the cold-start share of users if that is larger
+    (``cold_weight`` None: that share alone, i.e. NDCG@10 over all users). A split without
+    cold-start targets has only its in-set term."""
+    if math.isnan(quality.ndcg_cold):
         return quality.ndcg
-    return (1 - cold_weight) * quality.ndcg_inset + cold_weight * quality.ndcg_cold
+    weight = max(cold_weight or 0.0, quality.cold_users)
+    return (1 - weight) * quality.ndcg_inset + weight * quality.ndcg_cold
 
 
 def pick_blend(qualities: dict[Blend, BlendQuality], cold_weight: float | None) -> Blend:
-    """The blend with the best objective. Ties go to fewer cold slots, then to the blend
-    nearest the paper's (no dense candidates, offset 0, weight 0)."""
-    return max(qualities, key=lambda b: (blend_objective(qualities[b], cold_weight), -qualities[b].cold_share,
-                                         -b.dense_candidates, -abs(b.cold_offset), -b.generative_weight))
+    """The blend with the best objective. Ties go to the blend nearest the paper's (no dense
+    candidates, offset 0, weight 0), then to fewer cold slots: a tie means the cold slots cost
+    nothing in-set (a user who has seen every in-set item gets cold items rather than nothing),
+    but need not be more of them than that."""
+    return max(qualities, key=lambda b: (blend_objective(qualities[b], cold_weight), -b.dense_candidates,
+                                         -abs(b.cold_offset), -b.generative_weight, -qualities[b].cold_share))
 
 
 def blend_grid(beams: int, cold_candidates: int, has_cold: bool) -> list[Blend]:
@@ -127,7 +135,8 @@ def measure_blends(model: LigerModel, examples: Examples, index: RetrievalIndex,
     def mean(at: int, metric: str, segment: str | None) -> float:
         return means.get(metric_name("calibration", str(at), metric, METRIC_K, segment), math.nan)
 
+    cold_users = means["calibration_users_cold"] / max(means["calibration_users"], 1.0)
     return {blend: BlendQuality(mean(at, "ndcg", None), mean(at, "ndcg", "inset"), mean(at, "ndcg", "cold"),
                                 mean(at, "recall", "inset"), mean(at, "recall", "cold"),
-                                float(cold_slots[at] / max(slots[at], 1.0)))
+                                float(cold_slots[at] / max(slots[at], 1.0)), cold_users)
             for at, blend in enumerate(blends)}

@@ -64,7 +64,7 @@ def test_calibration_scores_what_evaluation_measures(trained):
 
 
 def _quality(inset: float, cold: float, share: float, cold_users: float = 0.005) -> BlendQuality:
-    return BlendQuality((1 - cold_users) * inset + cold_users * cold, inset, cold, inset, cold, share)
+    return BlendQuality((1 - cold_users) * inset + cold_users * cold, inset, cold, inset, cold, share, cold_users)
 
 
 def test_cold_slots_are_earned_per_segment():
@@ -73,14 +73,23 @@ def test_cold_slots_are_earned_per_segment():
                  closed: _quality(0.045, 0.0, 0.0)}
     # by users, 0.5 % cold: the in-set segment decides
     assert pick_blend(qualities, None) == closed
-    assert blend_objective(qualities[closed], None) == qualities[closed].ndcg
+    assert blend_objective(qualities[closed], None) == pytest.approx(qualities[closed].ndcg)
+    # a weight never counts cold-start users for less than they are: 30 % of users outweigh w = 0.1
+    common = {blend: _quality(q.ndcg_inset, q.ndcg_cold, q.cold_share, cold_users=0.3) for blend, q in qualities.items()}
+    assert pick_blend(common, 0.1) == pick_blend(common, None) == generous
+    assert blend_objective(common[careful], 0.1) == pytest.approx(0.7 * 0.044 + 0.3 * 0.10)
     # cold weighted: a cold hit is worth in-set slots, up to the weight
     assert pick_blend(qualities, 0.1) == careful  # 0.0496 against 0.0405 (closed) and 0.048
     assert pick_blend(qualities, 0.5) == generous
     assert blend_objective(qualities[careful], 0.1) == pytest.approx(0.9 * 0.044 + 0.1 * 0.10)
-    # cold items that never hit on validation earn nothing, whatever the weight: fewest cold slots win a tie
-    no_hits = {blend: q._replace(ndcg_cold=0.0, recall_cold=0.0, ndcg_inset=0.045) for blend, q in qualities.items()}
+    # cold items that never hit on validation earn nothing, whatever the weight
+    no_hits = {blend: q._replace(ndcg_cold=0.0, recall_cold=0.0) for blend, q in qualities.items()}
     assert pick_blend(no_hits, 0.5) == closed
+    # cold slots that cost nothing in-set (a tie) are given, at the paper's offset, as few as tie
+    capped = Blend(0.0, cold_candidates=1)
+    free = {blend: q._replace(ndcg_cold=0.0, ndcg_inset=0.045, ndcg=0.045) for blend, q in qualities.items()}
+    free[capped] = free[generous]._replace(cold_share=0.05)
+    assert pick_blend(free, 0.5) == pick_blend(free, None) == capped
     # no cold-start users on validation: the cold term does not exist, in-set alone decides
     no_users = {blend: q._replace(ndcg_cold=math.nan) for blend, q in qualities.items()}
     assert pick_blend(no_users, 0.5) == pick_blend(no_users, None) == closed
