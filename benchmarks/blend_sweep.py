@@ -40,11 +40,8 @@ def _weight(text: str) -> float | None:
 
 
 def _row(blend: Blend, on_valid: BlendQuality, on_test: BlendQuality) -> dict:
-    def rounded(quality: BlendQuality) -> dict:
-        return {key: round(value, 5) for key, value in quality._asdict().items() if math.isfinite(value)}
-
     return {"blend": {key: str(value) for key, value in blend._asdict().items()},
-            "valid": rounded(on_valid), "test": rounded(on_test)}
+            "valid": on_valid.finite(), "test": on_test.finite()}
 
 
 def main(argv: list[str] | None = None) -> int:

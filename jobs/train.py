@@ -8,7 +8,6 @@ folder per ds, so a killed task resumes where it stopped when Airflow retries it
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -90,8 +89,7 @@ def _calibrate(settings: Settings, model: LigerModel, split: Split, index: Retri
     blend, qualities = choose_blend(model.eval(), split.valid, index, beams=settings.train.beams,
                                     cold_candidates=settings.train.cold_candidates,
                                     cold_weight=settings.train.cold_weight)
-    chosen = {f"blend_val_{key}": round(value, 5) for key, value in qualities[blend]._asdict().items()
-              if math.isfinite(value)} if qualities else {}
+    chosen = {f"blend_val_{key}": value for key, value in qualities[blend].finite().items()} if qualities else {}
     log.info("hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s)", blend._asdict(),
              len(qualities), chosen)
     return blend, chosen

@@ -58,6 +58,10 @@ class BlendQuality(NamedTuple):
     cold_share: float
     cold_users: float
 
+    def finite(self, digits: int = 5) -> dict[str, float]:
+        """The measured fields, rounded, for stats and result files (absent segments left out)."""
+        return {key: round(value, digits) for key, value in self._asdict().items() if math.isfinite(value)}
+
 
 def blend_objective(quality: BlendQuality, cold_weight: float | None) -> float:
     """What calibration maximises: the segments' NDCG@10 weighted (1 - w) in-set and w

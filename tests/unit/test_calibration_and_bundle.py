@@ -45,6 +45,7 @@ def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained
     # cold weight has nothing to weigh: the in-set NDCG alone decides
     assert not split.valid.is_cold.any() and all(math.isnan(q.ndcg_cold) for q in qualities.values())
     assert qualities[best].ndcg == max(q.ndcg for q in qualities.values())
+    assert set(BlendQuality._fields) - set(qualities[best].finite()) == {"ndcg_cold", "recall_cold"}
     assert max(q.ndcg for b, q in qualities.items() if b.cold_offset == -math.inf) == qualities[best].ndcg
     assert qualities[Blend(-math.inf, cold_candidates=64)].cold_share == 0.0
     assert qualities[Blend(max(COLD_OFFSETS), cold_candidates=64)].cold_share > 0
