@@ -15,7 +15,7 @@ from jobs.spark import spark_session
 from jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.data.ingest import ingest, load_source
+from liger_core.data.ingest import IngestResult, ingest, load_source
 from liger_core.data.item_index import extend_registry
 from liger_core.platform.validation import interactions_suite, items_suite, validate_frame
 
@@ -39,8 +39,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         ts = events["ts"]
         events_table = spark.createDataFrame(events)  # validated in Spark, the large table
         validate_frame("items", items, items_suite(), settings.paths.state_dir)
-        validate_frame("interactions", events_table,
-                       interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir)
+        validate_frame(
+            "interactions", events_table, interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir
+        )
 
         warehouse.write(spark.createDataFrame(items), "items", ds)
         warehouse.write(events_table, "interactions", ds)
@@ -55,8 +56,11 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         seconds = time.perf_counter() - started
         counts = result.quarantine_counts()
         stats = {
-            "read_items": result.read["items"], "read_interactions": result.read["interactions"],
-            "items": len(items), "interactions": len(events), "users": int(events["user_id"].nunique()),
+            "read_items": result.read["items"],
+            "read_interactions": result.read["interactions"],
+            "items": len(items),
+            "interactions": len(events),
+            "users": int(events["user_id"].nunique()),
             "new_items": int((registry["first_seen_ds"] == ds).sum()),
             "quarantined_items": len(result.quarantine["items"]),
             "quarantined_interactions": len(result.quarantine["interactions"]),
@@ -65,16 +69,26 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             "rows_per_second": (result.read["items"] + result.read["interactions"]) / seconds,
         }
         tracking.log_metrics({**stats, **{f"quarantine.{k}": v for k, v in counts.items()}})
-        for table in ("items", "interactions"):
-            log.info("%s: %d rows read = %d ingested + %d quarantined", table, result.read[table],
-                     stats[table], stats[f"quarantined_{table}"])
-        log.info("numeric timestamps read as epoch %s", result.timestamp_unit)
-        for key, value in counts.items():
-            log.warning("quarantined %s rows: %d", key, value)
-        for table, noted in result.notes.items():
-            for reason, value in noted["reason"].value_counts().items():
-                log.warning("field issues %s.%s: %d (kept, value nulled or re-decoded)", table, reason, value)
+        _log_accounting(result, stats, counts)
     return stats
+
+
+def _log_accounting(result: IngestResult, stats: dict, counts: dict[str, int]) -> None:
+    """Every row read is either ingested or quarantined; say so per table, with the reasons."""
+    for table in ("items", "interactions"):
+        log.info(
+            "%s: %d rows read = %d ingested + %d quarantined",
+            table,
+            result.read[table],
+            stats[table],
+            stats[f"quarantined_{table}"],
+        )
+    log.info("numeric timestamps read as epoch %s", result.timestamp_unit)
+    for key, value in counts.items():
+        log.warning("quarantined %s rows: %d", key, value)
+    for table, noted in result.notes.items():
+        for reason, value in noted["reason"].value_counts().items():
+            log.warning("field issues %s.%s: %d (kept, value nulled or re-decoded)", table, reason, value)
 
 
 _QUARANTINE_SCHEMA = "line_no long, reason string, raw string, source_file string"

@@ -6,11 +6,9 @@ prediction at every position (the encoder is causal), so an epoch costs one pass
 ``prefix`` feeds one (history, next item) example per row. Either way batches are bucketed
 by length (``liger_core.training.batching``) so that little compute goes to padding.
 
-The schedule follows whichever ends first, ``max_steps`` or the time budget: progress is
-the larger of the step and time fractions, warmup takes ``warmup_fraction`` of it and the
-cosine decay reaches 0 at progress 1. Without a time budget, resume is exact on one CPU
-process: the learning rate is a function of the step, the data order a function of
-(seed, epoch), and the RNG states are saved, so a run killed after a checkpoint and
+The schedule and the stop rules are pure functions in ``liger_core.training.schedule``.
+Without a time budget, resume is exact on one CPU process: the learning rate is a function
+of the step, the data order a function of (seed, epoch), and the RNG states are saved, so a run killed after a checkpoint and
 restarted ends with the same weights as one that never stopped. The time budget covers
 the whole run across resumes; the evaluation after the last step may run past it.
 
@@ -25,10 +23,9 @@ resume from it).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from liger_core.training.batching import BucketedLoader
+from liger_core.training.schedule import LoopState, lr_factor, progress, stop_reason
 from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
@@ -66,48 +64,6 @@ class TrainResult:
     epochs: float = 0.0  # passes over the training examples
 
 
-@dataclass
-class _State:
-    """Everything besides weights and optimizer that a resumed run needs."""
-
-    step: int = 0
-    epoch: int = 0
-    batch: int = 0  # next batch within the epoch
-    best: float = -math.inf
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    bad_evals: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    train_seconds: float = 0.0
-    samples: int = 0
-
-
-def lr_factor(progress: float, warmup_fraction: float) -> float:
-    """Linear warmup over the first ``warmup_fraction`` of training, then cosine decay to 0
-    at ``progress`` 1 (progress: fraction of the run done, by steps or by time)."""
-    progress = min(max(progress, 0.0), 1.0)
-    if progress < warmup_fraction:
-        return progress / warmup_fraction
-    rest = (progress - warmup_fraction) / max(1e-12, 1.0 - warmup_fraction)
-    return 0.5 * (1.0 + math.cos(math.pi * rest))
-
-
-def progress(step: int, max_steps: int, elapsed: float, budget_seconds: float) -> float:
-    """Fraction of the run done after ``step`` steps: whichever of steps or time ends first."""
-    done = (step + 1) / max_steps
-    return max(done, elapsed / budget_seconds) if budget_seconds else done
-
-
-def stop_reason(state: _State, cfg: TrainConfig, elapsed: float) -> str | None:
-    """Pure stop policy: patience, then the step budget, then the time budget."""
-    if state.bad_evals >= cfg.patience:
-        return "early_stop"
-    if state.step >= cfg.max_steps:
-        return "max_steps"
-    budget = cfg.time_budget_minutes * 60
-    return "time_budget" if budget and elapsed >= budget else None
-
-
 def _dist() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -117,8 +73,9 @@ def _dist() -> tuple[int, int]:
 def _device(name: str, world: int) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={name!r} but CUDA is not available on this machine; "
-                              "use the cpu profile or --set train.device=cpu")
+            raise ConfigError(
+                f"train.device={name!r} but CUDA is not available on this machine; use the cpu profile or --set train.device=cpu"
+            )
         if world > 1:  # one GPU per process, as torchrun / TorchDistributor set it up
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)  # NCCL object collectives use the current device
@@ -129,8 +86,10 @@ def _device(name: str, world: int) -> torch.device:
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     """Weight decay on matrices (linear and embedding weights) only, as in nanoGPT."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
@@ -158,8 +117,7 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _validate(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split,
-              model: LigerModel) -> None:
+def _validate(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split, model: LigerModel) -> None:
     if split.n_items != catalog.n_items:
         raise DataError(f"split covers {split.n_items} items but the catalog has {catalog.n_items}")
     if len(split.train) == 0:
@@ -170,27 +128,33 @@ def _validate(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, 
     watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
     if watched not in available:
         raise ConfigError(
-            f"train.early_stop_metric={watched!r} is not reported in "
-            f"model.mode={model_cfg.mode!r}; choose one of {available}")
+            f"train.early_stop_metric={watched!r} is not reported in model.mode={model_cfg.mode!r}; choose one of {available}"
+        )
 
 
 class Trainer:
     """One training run: ``fit`` drives ``step``, ``evaluate`` and ``save`` until the stop
     policy says so; a checkpoint in ``checkpoint_dir`` is restored at construction."""
 
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog,
-                 split: Split, checkpoint_dir: Path, log: LogFn | None = None) -> None:
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        catalog: Catalog,
+        split: Split,
+        checkpoint_dir: Path,
+        log: LogFn | None = None,
+    ) -> None:
         self.model_cfg, self.cfg, self.log = model_cfg, train_cfg, log
         self.rank, self.world = _dist()
         self.device = _device(train_cfg.device, self.world)
         torch.manual_seed(train_cfg.seed)  # same initial weights on every rank
-        self.model = LigerModel(model_cfg, catalog.code_sizes, catalog.text_dim,
-                                catalog.n_items).to(self.device)
+        self.model = LigerModel(model_cfg, catalog.code_sizes, catalog.text_dim, catalog.n_items).to(self.device)
         _validate(model_cfg, train_cfg, catalog, split, self.model)
         self.code_sizes = catalog.code_sizes
         self.watched = ranking_metric(model_cfg.mode, train_cfg.early_stop_metric)
         self.optimizer = _optimizer(self.model, train_cfg)
-        self.state = _State()
+        self.state = LoopState()
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.path = Path(checkpoint_dir) / CHECKPOINT
         self.index = RetrievalIndex.from_catalog(catalog, split.in_set, self.device)
@@ -220,8 +184,9 @@ class Trainer:
         else:
             self.units = np.arange(len(split.train))
             lengths, targets = split.train.positions, np.ones(len(split.train), dtype=np.int64)
-        self.loader = BucketedLoader(np.minimum(lengths, self.model_cfg.max_history), targets,
-                                     cfg.batch_size, cfg.seed, self.rank, self.world)
+        self.loader = BucketedLoader(
+            np.minimum(lengths, self.model_cfg.max_history), targets, cfg.batch_size, cfg.seed, self.rank, self.world
+        )
 
     def _restore(self) -> None:
         if not self.path.exists():
@@ -230,11 +195,12 @@ class Trainer:
         ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
         same_model = ckpt["model_config"] == self.model_cfg.model_dump()
         if not same_model or tuple(ckpt["code_sizes"]) != self.code_sizes:
-            raise ConfigError(f"{self.path} was written for another model config or catalog; "
-                              "remove it or use another checkpoint directory")
+            raise ConfigError(
+                f"{self.path} was written for another model config or catalog; remove it or use another checkpoint directory"
+            )
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.state, self.best_weights = _State(**ckpt["state"]), ckpt["best_weights"]
+        self.state, self.best_weights = LoopState(**ckpt["state"]), ckpt["best_weights"]
         rng = ckpt["rng"]
         _set_rng_state(rng[self.rank] if self.rank < len(rng) else rng[0], self.device)
 
@@ -245,11 +211,18 @@ class Trainer:
             dist.all_gather_object(rng, _rng_state(self.device))
         if self.rank == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            save_atomic({
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "state": asdict(self.state), "best_weights": self.best_weights, "rng": rng,
-                "model_config": self.model_cfg.model_dump(), "code_sizes": list(self.code_sizes),
-            }, self.path)
+            save_atomic(
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "state": asdict(self.state),
+                    "best_weights": self.best_weights,
+                    "rng": rng,
+                    "model_config": self.model_cfg.model_dump(),
+                    "code_sizes": list(self.code_sizes),
+                },
+                self.path,
+            )
 
     def _batch(self) -> Batch:
         rows = self.units[self.loader.get(self.state.epoch, self.state.batch)]
@@ -265,8 +238,9 @@ class Trainer:
         candidates = self._dense_candidates(target_t)
         position = torch.full((len(self.index.items.sid),), -1, dtype=torch.long, device=self.device)
         position[candidates] = torch.arange(len(candidates), device=self.device)
-        return Batch(history_t, target_t, self.index.items, candidates,
-                     torch.where(target_t >= 0, position[target_t.clamp_min(0)], -1))
+        return Batch(
+            history_t, target_t, self.index.items, candidates, torch.where(target_t >= 0, position[target_t.clamp_min(0)], -1)
+        )
 
     def _dense_candidates(self, target: torch.Tensor) -> torch.Tensor:
         """Items the dense loss ranks: every in-set item, or (``dense_negatives`` > 0) the
@@ -298,9 +272,14 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Validation metrics of the current weights, summed over ranks."""
-        sums = evaluate_sums(self.model, self.valid, self.index, beams=self.cfg.beams,
-                             blend=Blend(cold_candidates=self.cfg.cold_candidates),
-                             batch_size=self.cfg.eval_batch_size)
+        sums = evaluate_sums(
+            self.model,
+            self.valid,
+            self.index,
+            beams=self.cfg.beams,
+            blend=Blend(cold_candidates=self.cfg.cold_candidates),
+            batch_size=self.cfg.eval_batch_size,
+        )
         if self.world > 1:
             values = torch.tensor(list(sums.values()), dtype=torch.float64, device=self.device)
             dist.all_reduce(values)
@@ -327,8 +306,9 @@ class Trainer:
         """Evaluate, append to history, keep a CPU copy of the best weights; returns metrics."""
         metrics, state = self.evaluate(), self.state
         if self.watched not in metrics:
-            raise DataError(f"validation produced no {self.watched!r} (no users in that segment?); "
-                            "choose another train.early_stop_metric")
+            raise DataError(
+                f"validation produced no {self.watched!r} (no users in that segment?); choose another train.early_stop_metric"
+            )
         state.history.append({"step": float(state.step), **metrics})
         if metrics[self.watched] > state.best:
             state.best, state.best_metrics, state.bad_evals = metrics[self.watched], dict(metrics), 0
@@ -343,8 +323,14 @@ class Trainer:
         self._started, self._seconds_before = time.perf_counter(), state.seconds
         running: dict[str, torch.Tensor] = {}
         running_steps = 0
-        meter = Progress("train", cfg.max_steps, "step", initial=state.step, enabled=self.rank == 0,
-                         budget_seconds=max(0.0, cfg.time_budget_minutes * 60 - state.seconds))
+        meter = Progress(
+            "train",
+            cfg.max_steps,
+            "step",
+            initial=state.step,
+            enabled=self.rank == 0,
+            budget_seconds=max(0.0, cfg.time_budget_minutes * 60 - state.seconds),
+        )
         self.model.train()
         while (reason := stop_reason(state, cfg, elapsed := self._elapsed())) is None:
             lr = self._set_lr(elapsed)
@@ -354,8 +340,11 @@ class Trainer:
             metrics: dict[str, float] = {}
             if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
                 metrics = {f"train_{name}_loss": float(v) / running_steps for name, v in running.items()}
-                metrics.update(lr=lr, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
-                               epoch=state.epoch + state.batch / self.loader.batches_in(state.epoch))
+                metrics.update(
+                    lr=lr,
+                    samples_per_second=state.samples / max(state.train_seconds, 1e-9),
+                    epoch=state.epoch + state.batch / self.loader.batches_in(state.epoch),
+                )
                 running, running_steps = {}, 0
             if state.step % cfg.eval_every == 0 or state.step == cfg.max_steps:
                 metrics.update(self._record_eval())
@@ -380,13 +369,21 @@ class Trainer:
             self.model.load_state_dict(self.best_weights)
         epochs = state.samples / max(1, len(self.train_examples))
         return TrainResult(
-            model=self.model.cpu().eval(), step=state.step, best_metrics=state.best_metrics,
-            history=state.history, samples_per_second=state.samples / max(state.train_seconds, 1e-9),
-            stopped_reason=reason, seconds=state.seconds, start_step=self.start_step, epochs=epochs)
+            model=self.model.cpu().eval(),
+            step=state.step,
+            best_metrics=state.best_metrics,
+            history=state.history,
+            samples_per_second=state.samples / max(state.train_seconds, 1e-9),
+            stopped_reason=reason,
+            seconds=state.seconds,
+            start_step=self.start_step,
+            epochs=epochs,
+        )
 
 
-def train(model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split,
-          checkpoint_dir: Path, log: LogFn | None = None) -> TrainResult:
+def train(
+    model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split, checkpoint_dir: Path, log: LogFn | None = None
+) -> TrainResult:
     """Train until ``max_steps``, early stopping or the time budget, resuming from
     ``checkpoint_dir/last.pt`` when it exists. ``log(metrics, step)`` (rank 0 only) gets
     training losses every ``log_every`` steps and validation metrics every ``eval_every``."""

@@ -5,14 +5,21 @@ import numpy as np
 import pytest
 import torch
 
-from liger_core.retrieval.calibration import (COLD_OFFSETS, COLD_SLOT_CAPS, GENERATIVE_WEIGHTS, BlendQuality,
-                                             blend_objective, choose_blend, measure_blends, pick_blend)
+from liger_core.retrieval.calibration import (
+    COLD_OFFSETS,
+    COLD_SLOT_CAPS,
+    GENERATIVE_WEIGHTS,
+    BlendQuality,
+    blend_objective,
+    choose_blend,
+    measure_blends,
+    pick_blend,
+)
 from liger_core.config import ModelConfig, TrainConfig
 from liger_core.model.network import Items
 from liger_core.serving.recommender import Recommender
 from liger_core.retrieval.retrieval_metrics import evaluate
-from liger_core.retrieval.search import (Blend, Ranked, RetrievalIndex, all_item_vectors, hybrid_rank, hybrid_topk,
-                                         side_pool)
+from liger_core.retrieval.search import Blend, Ranked, RetrievalIndex, all_item_vectors, hybrid_rank, hybrid_topk, side_pool
 from liger_core.data.sequences import build_split
 from liger_core.data.synthetic import make_synthetic
 from liger_core.training.trainer import train
@@ -70,8 +77,7 @@ def _quality(inset: float, cold: float, share: float, cold_users: float = 0.005)
 
 def test_cold_slots_are_earned_per_segment():
     generous, careful, closed = Blend(0.0, cold_candidates=2), Blend(-0.2, cold_candidates=1), Blend(-math.inf)
-    qualities = {generous: _quality(0.040, 0.12, 0.15), careful: _quality(0.044, 0.10, 0.03),
-                 closed: _quality(0.045, 0.0, 0.0)}
+    qualities = {generous: _quality(0.040, 0.12, 0.15), careful: _quality(0.044, 0.10, 0.03), closed: _quality(0.045, 0.0, 0.0)}
     # by users, 0.5 % cold: the in-set segment decides
     assert pick_blend(qualities, None) == closed
     assert blend_objective(qualities[closed], None) == pytest.approx(qualities[closed].ndcg)
@@ -108,15 +114,21 @@ def test_a_blend_caps_the_cold_slots_of_a_wide_pool():
         blend = Blend(10.0, cold_candidates=cap)  # a boost that puts every cold item it may take first
         ranked = hybrid_rank(query, vectors, generated, pool, 8, blend=blend)
         assert ranked.source is not None
-        assert (ranked.source[:, :min(cap, 8)] == 1).all() and (ranked.source[:, min(cap, 8):] == 0).all()
-        assert torch.equal(ranked.items[:, :min(cap, 8)], pool.cold.items[:, :min(cap, 8)])
+        assert (ranked.source[:, : min(cap, 8)] == 1).all() and (ranked.source[:, min(cap, 8) :] == 0).all()
+        assert torch.equal(ranked.items[:, : min(cap, 8)], pool.cold.items[:, : min(cap, 8)])
         assert torch.equal(ranked.items, hybrid_topk(query, vectors, generated, cold, 8, blend=blend).items)
 
 
-def test_serving_takes_the_stored_cold_offset_and_cap(trained):
+def _bundle(trained, meta: dict) -> Recommender:
+    """The trained fixture as a serving bundle over an identity item space, with ``meta``."""
     catalog, split, model = trained
-    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
-                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
+    ids = np.array([f"i{i}" for i in range(catalog.n_items)])
+    return Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set, ids, meta)
+
+
+def test_serving_takes_the_stored_cold_offset_and_cap(trained):
+    split = trained[1]
+    bundle = _bundle(trained, {"cold_offset": -math.inf})
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
     assert not (bundle.recommend(histories, 10)["source"] == "cold_start").any()
     boosted = replace(bundle, meta={"cold_offset": 10.0})
@@ -134,9 +146,8 @@ def test_serving_takes_the_stored_cold_offset_and_cap(trained):
 def test_excluded_history_never_costs_a_user_the_k_items(trained):
     """The beam widens by the history window, so a narrow beam full of history items still
     leaves k items (no cold items here, so only the beam can supply them)."""
-    catalog, split, model = trained
-    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
-                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -math.inf})
+    split = trained[1]
+    bundle = _bundle(trained, {"cold_offset": -math.inf})
     histories = [split.sequence(u)[:-1].tolist() for u in range(20)]
     top = bundle.recommend(histories, 10, beams=2)
     assert (top.groupby("row").size() == 10).all()
@@ -148,8 +159,7 @@ def test_standardisation_statistics_round_trip_through_the_bundle(trained, tmp_p
     tower = model.text
     text = torch.from_numpy(catalog.text)
     assert torch.allclose(tower.mean, text.mean(0)) and torch.allclose(tower.std, text.std(0, unbiased=False))
-    bundle = Recommender(model, MODEL, catalog, ItemSpace(np.arange(catalog.n_items)), split.in_set,
-                         np.array([f"i{i}" for i in range(catalog.n_items)]), {"cold_offset": -0.1, "generative_weight": 0.02})
+    bundle = _bundle(trained, {"cold_offset": -0.1, "generative_weight": 0.02})
     loaded = Recommender.load(bundle.save(tmp_path / "bundle"))
     assert torch.equal(loaded.model.text.mean, tower.mean) and torch.equal(loaded.model.text.std, tower.std)
     assert loaded.blend == Blend(-0.1, 0.02)
@@ -165,13 +175,11 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     catalog, sequences = make_synthetic(n_users=120, seed=3)
     split = build_split(sequences, n_items=catalog.n_items)
     cfg = MODEL.model_copy(update=dict(item_ids=True))
-    model = train(cfg, TrainConfig(batch_size=64, max_steps=5, lr=3e-3, eval_every=5, beams=4),
-                  catalog, split, tmp_path).model
+    model = train(cfg, TrainConfig(batch_size=64, max_steps=5, lr=3e-3, eval_every=5, beams=4), catalog, split, tmp_path).model
     table = model.text.item_id.weight.detach()
     assert table[split.in_set].abs().sum() > 0 and table[~split.in_set].abs().sum() == 0
     space = ItemSpace(np.arange(catalog.n_items) * 10)  # item_idx 0, 10, 20, ...
-    bundle = Recommender(model, cfg, catalog, space, split.in_set,
-                         np.array([f"i{i}" for i in range(catalog.n_items)]), {})
+    bundle = Recommender(model, cfg, catalog, space, split.in_set, np.array([f"i{i}" for i in range(catalog.n_items)]), {})
     serving = bundle._serving_on("cpu")
     bundle.recommend([[0, 20, 30]], 5)
     assert bundle._serving_on("cpu") is serving  # built once, reused by every later batch
@@ -179,6 +187,7 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     keep = np.r_[0, np.arange(2, catalog.n_items)]
     new_sid = np.r_[[catalog.sid.max(0)], catalog.sid[keep]]
     from liger_core.data.catalog import Catalog
+
     tonight = Catalog(new_sid, np.r_[catalog.text[:1], catalog.text[keep]], catalog.code_sizes)
     moved = bundle.with_catalog(tonight, ItemSpace(np.r_[5, space.item_idx[keep]]), np.arange(len(keep) + 1))
     new_table = moved.model.text.item_id.weight

@@ -12,15 +12,26 @@ from liger_core.retrieval.metrics import recall_at_k
 from liger_core.model.network import LigerModel
 from liger_core.data.sequences import build_split
 from liger_core.data.synthetic import make_synthetic
-from liger_core.training.trainer import CHECKPOINT, lr_factor, progress, train
+from liger_core.training.schedule import LoopState, lr_factor, progress, stop_reason
+from liger_core.training.trainer import CHECKPOINT, train
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MODEL = ModelConfig(d_model=32, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=64, dropout=0.1)
-TRAIN = TrainConfig(batch_size=64, max_steps=12, lr=3e-3, warmup_fraction=0.05, eval_every=4,
-                    checkpoint_every=4, log_every=4, beams=10, eval_users=60, device="cpu")
+TRAIN = TrainConfig(
+    batch_size=64,
+    max_steps=12,
+    lr=3e-3,
+    warmup_fraction=0.05,
+    eval_every=4,
+    checkpoint_every=4,
+    log_every=4,
+    beams=10,
+    eval_users=60,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +60,16 @@ def test_schedule_follows_whichever_budget_ends_first():
     assert lr_factor(progress(3_500, 20_000, 1_199.0, 1_200.0), 0.05) < 1e-5
 
 
+def test_stop_policy_puts_patience_before_the_step_and_time_budgets():
+    cfg = TRAIN.model_copy(update=dict(patience=3, max_steps=100, time_budget_minutes=1.0))
+    assert stop_reason(LoopState(step=99, bad_evals=2), cfg, elapsed=59.0) is None
+    assert stop_reason(LoopState(step=100, bad_evals=3), cfg, elapsed=60.0) == "early_stop"
+    assert stop_reason(LoopState(step=100, bad_evals=2), cfg, elapsed=60.0) == "max_steps"
+    assert stop_reason(LoopState(step=50), cfg, elapsed=60.0) == "time_budget"
+    no_budget = cfg.model_copy(update=dict(time_budget_minutes=0.0))
+    assert stop_reason(LoopState(step=50), no_budget, elapsed=1e9) is None
+
+
 def test_learns_the_planted_structure_far_better_than_popularity(data, tmp_path):
     catalog, split = data
     popular = np.argsort(-np.bincount(split.train.targets, minlength=catalog.n_items))[:10]
@@ -74,6 +95,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(data, tmp_pat
     def kill_at_8(metrics, step):
         if step == 8:  # before step 8's checkpoint is written: last.pt holds step 4
             raise Killed
+
     with pytest.raises(Killed):
         train(MODEL, TRAIN, catalog, split, tmp_path / "killed", kill_at_8)
     assert torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)["state"]["step"] == 4
@@ -84,8 +106,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(data, tmp_pat
     assert logged == [8, 12]
     a, b = weights(tmp_path / "full" / CHECKPOINT), weights(tmp_path / "killed" / CHECKPOINT)
     assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise, dropout RNG included
-    assert all(torch.equal(x, y) for x, y in zip(full.model.state_dict().values(),
-                                                 resumed.model.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(full.model.state_dict().values(), resumed.model.state_dict().values()))
     assert resumed.history == full.history and resumed.best_metrics == full.best_metrics
 
     again = train(MODEL, TRAIN, catalog, split, tmp_path / "killed")  # finished: nothing to do
@@ -131,8 +152,10 @@ def _ddp_worker(rank: int, world: int, init_file: str, folder: str) -> None:
         catalog, split = _ddp_data()
         cfg = TRAIN.model_copy(update=dict(max_steps=6, eval_every=3, checkpoint_every=3))
         result = train(MODEL, cfg, catalog, split, Path(folder) / "checkpoints")
-        torch.save({"model": result.model.state_dict(), "metrics": result.best_metrics,
-                    "step": result.step}, Path(folder) / f"rank{rank}.pt")
+        torch.save(
+            {"model": result.model.state_dict(), "metrics": result.best_metrics, "step": result.step},
+            Path(folder) / f"rank{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 
