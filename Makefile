@@ -26,7 +26,8 @@ run: setup  ## the main job: liger_retrain then liger_nightly via `airflow dags 
 test: setup  ## unit, Spark job and end-to-end tests
 	$(BIN)/python -m pytest -ra
 
-lint: setup  ## ruff lint (pyflakes + pycodestyle) and mypy on liger_core (settings in pyproject.toml), as CI runs them
+lint: setup  ## ruff format check, ruff lint (pyflakes + pycodestyle) and mypy on liger_core (settings in pyproject.toml), as CI runs them
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

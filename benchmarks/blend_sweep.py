@@ -40,8 +40,11 @@ def _weight(text: str) -> float | None:
 
 
 def _row(blend: Blend, on_valid: BlendQuality, on_test: BlendQuality) -> dict:
-    return {"blend": {key: str(value) for key, value in blend._asdict().items()},
-            "valid": on_valid.finite(), "test": on_test.finite()}
+    return {
+        "blend": {key: str(value) for key, value in blend._asdict().items()},
+        "valid": on_valid.finite(),
+        "test": on_test.finite(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,14 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--minutes", type=float, default=7.0)
     parser.add_argument("--checkpoint-dir", type=Path, help="resume a finished run here (default: a temp dir)")
-    parser.add_argument("--cold-weight", action="append", type=_weight,
-                        help="'users' (objective over all users) or a weight in [0, 1]; repeatable")
+    parser.add_argument(
+        "--cold-weight",
+        action="append",
+        type=_weight,
+        help="'users' (objective over all users) or a weight in [0, 1]; repeatable",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(args.profile, [f"train.time_budget_minutes={args.minutes}"])
     inputs = load_model_inputs(Warehouse(spark_session(settings), settings.paths.warehouse_uri), settings, args.ds)
     catalog = inputs.catalog
-    split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space), settings.model.max_history,
-                        n_items=catalog.n_items)
+    split = build_split(
+        sequences_in_space(inputs.sequences["items"], inputs.space), settings.model.max_history, n_items=catalog.n_items
+    )
     with tempfile.TemporaryDirectory() as scratch:
         trained = train(settings.model, settings.train, catalog, split, args.checkpoint_dir or Path(scratch))
     index = RetrievalIndex.from_catalog(catalog, split.in_set)
@@ -65,23 +73,36 @@ def main(argv: list[str] | None = None) -> int:
     grid = blend_grid(beams, cap, len(index.cold) > 0)
     valid = measure_blends(trained.model, split.valid, index, grid, beams=beams)
     test = measure_blends(trained.model, split.test, index, grid, beams=beams)
-    picked = {str(weight): _row(blend, valid[blend], test[blend])
-              for weight in args.cold_weight or [None, 0.01, 0.02, 0.03, 0.05, 0.1, 0.5]
-              for blend in [pick_blend(valid, weight)]}
+    picked = {
+        str(weight): _row(blend, valid[blend], test[blend])
+        for weight in args.cold_weight or [None, 0.01, 0.02, 0.03, 0.05, 0.1, 0.5]
+        for blend in [pick_blend(valid, weight)]
+    }
     references = {"paper": Blend(cold_candidates=cap), "no_cold_items": Blend(-math.inf, cold_candidates=cap)}
     for name, row in picked.items():
         print(f"cold weight {name}: {row['blend']} -> test {row['test']}", flush=True)
-    path = write_result(f"blend_sweep_{settings.profile}", {
-        **machine_info(), "profile": settings.profile, "ds": args.ds, "minutes": args.minutes,
-        "steps": trained.step, "beams": beams, "blends_scored": len(grid),
-        "test_users": len(split.test), "test_users_cold": int(split.test.is_cold.sum()),
-        "valid_users_cold": int(split.valid.is_cold.sum()),
-        "picked_on_validation": picked,
-        "references": {name: _row(blend, valid[blend], test[blend]) for name, blend in references.items()
-                       if blend in valid},
-        "test_best": {metric: _row(best, valid[best], test[best])
-                      for metric in ("ndcg_inset", "ndcg_cold", "recall_cold")
-                      for best in [max(test, key=lambda b: getattr(test[b], metric))]}})
+    path = write_result(
+        f"blend_sweep_{settings.profile}",
+        {
+            **machine_info(),
+            "profile": settings.profile,
+            "ds": args.ds,
+            "minutes": args.minutes,
+            "steps": trained.step,
+            "beams": beams,
+            "blends_scored": len(grid),
+            "test_users": len(split.test),
+            "test_users_cold": int(split.test.is_cold.sum()),
+            "valid_users_cold": int(split.valid.is_cold.sum()),
+            "picked_on_validation": picked,
+            "references": {name: _row(blend, valid[blend], test[blend]) for name, blend in references.items() if blend in valid},
+            "test_best": {
+                metric: _row(best, valid[best], test[best])
+                for metric in ("ndcg_inset", "ndcg_cold", "recall_cold")
+                for best in [max(test, key=lambda b: getattr(test[b], metric))]
+            },
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -34,21 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
-        settings = load_settings(None, [f"paths.warehouse={scratch}/warehouse",
-                                        f"paths.state={scratch}/state", *args.overrides])
+        settings = load_settings(None, [f"paths.warehouse={scratch}/warehouse", f"paths.state={scratch}/state", *args.overrides])
         spark = spark_session(settings)
         ingest.run(settings, DS, spark)
         spark_stats = embed_items.run(settings, DS, spark)
         warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-        joined = (warehouse.read("items", DS).select("item_idx", "text")
-                  .join(warehouse.read("item_embeddings", DS).select("item_idx", "embedding"), "item_idx")
-                  .toPandas())
+        joined = (
+            warehouse.read("items", DS)
+            .select("item_idx", "text")
+            .join(warehouse.read("item_embeddings", DS).select("item_idx", "embedding"), "item_idx")
+            .toPandas()
+        )
         texts = joined["text"].tolist()
 
     encoder = load_encoder(settings.embedding.model, settings.embedding.device)
     started = time.perf_counter()
-    exact = encoder.encode(texts, batch_size=settings.embedding.batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)  # plain float32, as a user would
+    exact = encoder.encode(
+        texts, batch_size=settings.embedding.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )  # plain float32, as a user would
     raw_seconds = time.perf_counter() - started
     job_vectors = np.stack(joined["embedding"].to_numpy())
     cosine = (job_vectors * exact).sum(1)
@@ -78,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':<28}{'items/s':>10}{'seconds':>10}")
     print(f"{'Spark mapInPandas job':<28}{figures['spark_items_per_second']:>10}{figures['spark_seconds']:>10}")
     print(f"{'raw float32 encode':<28}{figures['raw_encode_items_per_second']:>10}{figures['raw_encode_seconds']:>10}")
-    print(f"Spark / raw = {figures['spark_vs_raw']} (target >= 2); job vectors vs float32: "
-          f"min cosine {figures['min_cosine_to_float32']} (target >= 0.999); items whose RQ-VAE codes change: "
-          f"{figures['rqvae_codes_changed_share']:.2%}")
+    print(
+        f"Spark / raw = {figures['spark_vs_raw']} (target >= 2); job vectors vs float32: "
+        f"min cosine {figures['min_cosine_to_float32']} (target >= 0.999); items whose RQ-VAE codes change: "
+        f"{figures['rqvae_codes_changed_share']:.2%}"
+    )
     path = write_result("embed_throughput", {**machine_info(), "figures": figures})
     print(f"wrote {path}")
     return 0

@@ -51,20 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     tracking.configure(settings)
     recommender, version = load_recommender(args.model)
     if recommender.model_config.mode != "liger":
-        raise ConfigError(f"recommender v{version} is a {recommender.model_config.mode} model; "
-                          "the hybrid paths need a liger-mode version")
+        raise ConfigError(
+            f"recommender v{version} is a {recommender.model_config.mode} model; the hybrid paths need a liger-mode version"
+        )
     recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
-    catalogue, build = paths.Catalogue.build(recommender.model, Items.from_catalog(inputs.catalog),
-                                             recommender.in_set)
+    catalogue, build = paths.Catalogue.build(recommender.model, Items.from_catalog(inputs.catalog), recommender.in_set)
 
     max_history = recommender.model_config.max_history
-    test = build_split(sequences_in_space(inputs.sequences["items"], inputs.space), max_history,
-                       n_items=inputs.catalog.n_items).test
-    rows = np.sort(np.random.default_rng(settings.train.seed).choice(len(test), min(args.users, len(test)),
-                                                                      replace=False))
+    test = build_split(
+        sequences_in_space(inputs.sequences["items"], inputs.space), max_history, n_items=inputs.catalog.n_items
+    ).test
+    rows = np.sort(np.random.default_rng(settings.train.seed).choice(len(test), min(args.users, len(test)), replace=False))
     batches, targets = [], []
     for start in range(0, len(rows), args.batch):
-        history, target = test.batch(rows[start:start + args.batch], max_history)
+        history, target = test.batch(rows[start : start + args.batch], max_history)
         batches.append(torch.from_numpy(history))
         targets.append(target)
     targets = np.concatenate(targets)
@@ -79,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds, outputs = paths.timed(batches, path)
         ranked = [out if isinstance(out, Ranked) else out[0] for out in outputs]  # naive: (Ranked, beam items)
         top = torch.cat([r.items for r in ranked]).numpy()
-        figures[name] = {"seconds": round(seconds, 3), "users_per_second": round(len(rows) / seconds, 1),
-                         "ms_per_user": round(1000 * seconds / len(rows), 3),
-                         f"recall@{args.k}": round(float(recall_at_k(top, targets, args.k).mean()), 4)}
+        figures[name] = {
+            "seconds": round(seconds, 3),
+            "users_per_second": round(len(rows) / seconds, 1),
+            "ms_per_user": round(1000 * seconds / len(rows), 3),
+            f"recall@{args.k}": round(float(recall_at_k(top, targets, args.k).mean()), 4),
+        }
         if name == "naive_hybrid":
             figures[name]["invalid_id_rate"] = round(paths.invalid_rate(torch.cat([o[1] for o in outputs])), 4)
     with torch.no_grad():
@@ -89,18 +92,34 @@ def main(argv: list[str] | None = None) -> int:
     figures["production_hybrid"]["invalid_id_rate"] = round(paths.invalid_rate(constrained), 4)
 
     base = figures["production_hybrid"]["users_per_second"]
-    print(f"recommender v{version}, {len(rows)} test users, top-{args.k}, {beams} beams, "
-          f"{inputs.catalog.n_items} items ({len(catalogue.index.cold)} cold), {torch.get_num_threads()} torch threads")
+    print(
+        f"recommender v{version}, {len(rows)} test users, top-{args.k}, {beams} beams, "
+        f"{inputs.catalog.n_items} items ({len(catalogue.index.cold)} cold), {torch.get_num_threads()} torch threads"
+    )
     print(f"{'path':<22}{'users/s':>10}{'ms/user':>10}{'vs prod':>9}{f'R@{args.k}':>8}{'invalid IDs':>13}")
     for name, fig in figures.items():
         invalid = f"{fig['invalid_id_rate']:.2%}" if "invalid_id_rate" in fig else "-"
-        print(f"{name:<22}{fig['users_per_second']:>10}{fig['ms_per_user']:>10}"
-              f"{fig['users_per_second'] / base:>8.2f}x{fig[f'recall@{args.k}']:>8.4f}{invalid:>13}")
-    path = write_result("inference_speed_beauty", {
-        **machine_info(), "ds": args.ds, "recommender_version": version, "users": len(rows), "k": args.k,
-        "beams": beams, "batch_users": args.batch, "torch_threads": torch.get_num_threads(),
-        "items": inputs.catalog.n_items, "cold_items": len(catalogue.index.cold),
-        "index_build_seconds": {key: round(value, 3) for key, value in build.items()}, "paths": figures})
+        print(
+            f"{name:<22}{fig['users_per_second']:>10}{fig['ms_per_user']:>10}"
+            f"{fig['users_per_second'] / base:>8.2f}x{fig[f'recall@{args.k}']:>8.4f}{invalid:>13}"
+        )
+    path = write_result(
+        "inference_speed_beauty",
+        {
+            **machine_info(),
+            "ds": args.ds,
+            "recommender_version": version,
+            "users": len(rows),
+            "k": args.k,
+            "beams": beams,
+            "batch_users": args.batch,
+            "torch_threads": torch.get_num_threads(),
+            "items": inputs.catalog.n_items,
+            "cold_items": len(catalogue.index.cold),
+            "index_build_seconds": {key: round(value, 3) for key, value in build.items()},
+            "paths": figures,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

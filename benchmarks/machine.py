@@ -22,8 +22,13 @@ def machine_info() -> dict:
         gpu = None
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpu_count": os.cpu_count(), "gpu": gpu, "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "gpu": gpu,
+            "python": platform.python_version(),
+        },
         "versions": {name: metadata.version(name) for name in PACKAGES},
     }
 

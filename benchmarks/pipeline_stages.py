@@ -29,10 +29,15 @@ from jobs.pipeline import airflow_env
 from liger_core.config import load_settings
 
 # label -> ``liger`` arguments (the stage names are the DAG task ids)
-RETRAIN = {"ingest": ["ingest"], "embed_items": ["embed_items"], "semantic_ids-train": ["semantic_ids", "--mode", "train"],
-           "build_sequences": ["build_sequences"], "train": ["train"], "evaluate": ["evaluate"]}
-NIGHTLY_ONLY = {"semantic_ids-assign": ["semantic_ids", "--mode", "assign"], "recommend": ["recommend"],
-                "publish": ["publish"]}
+RETRAIN = {
+    "ingest": ["ingest"],
+    "embed_items": ["embed_items"],
+    "semantic_ids-train": ["semantic_ids", "--mode", "train"],
+    "build_sequences": ["build_sequences"],
+    "train": ["train"],
+    "evaluate": ["evaluate"],
+}
+NIGHTLY_ONLY = {"semantic_ids-assign": ["semantic_ids", "--mode", "assign"], "recommend": ["recommend"], "publish": ["publish"]}
 SAMPLE_SECONDS = 0.2
 
 
@@ -66,31 +71,29 @@ def measured(command: Sequence[str], env: dict[str, str] | None, log_path: Path)
         code = child.wait()
         done.set()
         sampler.join()
-    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak / 2**20),
-            "exit_code": code}
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak / 2**20), "exit_code": code}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", default=today())
     parser.add_argument("--profile", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        help="config override passed to every stage and to the DAG run")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="config override passed to every stage and to the DAG run"
+    )
     parser.add_argument("--skip-nightly-dag", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings(args.profile, args.overrides)
     logs = Path(settings.paths.state_dir) / "logs" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     liger = str(Path(sys.executable).with_name("liger"))
-    common = ["--ds", args.ds, "--profile", settings.profile,
-              *[part for item in args.overrides for part in ("--set", item)]]
+    common = ["--ds", args.ds, "--profile", settings.profile, *[part for item in args.overrides for part in ("--set", item)]]
 
     stages: dict[str, dict] = {}
     for stage, command in {**RETRAIN, **NIGHTLY_ONLY}.items():
         result = measured([liger, *command, *common], None, logs / f"{stage}.log")
         stages[stage] = result
-        print(f"{stage:<20}{result['seconds']:>9.1f} s{result['peak_rss_mib']:>9} MiB  exit {result['exit_code']}",
-              flush=True)
+        print(f"{stage:<20}{result['seconds']:>9.1f} s{result['peak_rss_mib']:>9} MiB  exit {result['exit_code']}", flush=True)
         if result["exit_code"] != 0:
             print(f"stage {stage} failed; see {logs / f'{stage}.log'}", file=sys.stderr)
             return 1
@@ -103,18 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         if migrated["exit_code"] != 0:
             print(f"airflow db migrate failed; see {logs / 'airflow-db-migrate.log'}", file=sys.stderr)
             return 1
-        nightly = measured([airflow, "dags", "test", "liger_nightly", args.ds, "--conf",
-                            json.dumps({"profile": settings.profile})], env, logs / "liger_nightly.log")
-        print(f"{'liger_nightly DAG':<14}{nightly['seconds']:>9.1f} s{nightly['peak_rss_mib']:>9} MiB  "
-              f"exit {nightly['exit_code']}", flush=True)
+        nightly = measured(
+            [airflow, "dags", "test", "liger_nightly", args.ds, "--conf", json.dumps({"profile": settings.profile})],
+            env,
+            logs / "liger_nightly.log",
+        )
+        print(
+            f"{'liger_nightly DAG':<14}{nightly['seconds']:>9.1f} s{nightly['peak_rss_mib']:>9} MiB  exit {nightly['exit_code']}",
+            flush=True,
+        )
         if nightly["exit_code"] != 0:
             print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
             return 1
 
-    path = write_result(f"pipeline_stages_{settings.profile}", {
-        **machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides,
-        "spark_master": settings.spark.master, "spark_driver_memory": settings.spark.driver_memory,
-        "stages": stages, "nightly_dag": nightly})
+    path = write_result(
+        f"pipeline_stages_{settings.profile}",
+        {
+            **machine_info(),
+            "profile": settings.profile,
+            "ds": args.ds,
+            "overrides": args.overrides,
+            "spark_master": settings.spark.master,
+            "spark_driver_memory": settings.spark.driver_memory,
+            "stages": stages,
+            "nightly_dag": nightly,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -34,8 +34,10 @@ MODES = ("tiger", "dense", "liger")
 PAPER_BEAM_WIDTH = 100  # the paper ranks the best 20 of a 100-beam search
 BASELINE_PREFIXES = ("popularity", "transition")
 # Published test figures on Beauty (LIGER paper, K=20 beams; TIGER as reported there).
-PAPER = {"liger": {"in-set": {"R@10": 0.0745, "N@10": 0.0402}, "cold-start": {"R@10": 0.1008, "N@10": 0.0380}},
-         "tiger": {"in-set": {"R@10": 0.0648, "N@10": 0.0384}}}
+PAPER = {
+    "liger": {"in-set": {"R@10": 0.0745, "N@10": 0.0402}, "cold-start": {"R@10": 0.1008, "N@10": 0.0380}},
+    "tiger": {"in-set": {"R@10": 0.0648, "N@10": 0.0384}},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget of every mode")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--versions", nargs="*", default=[], metavar="MODE=VERSION",
-                        help="report these trained versions instead of training the mode")
+    parser.add_argument(
+        "--versions",
+        nargs="*",
+        default=[],
+        metavar="MODE=VERSION",
+        help="report these trained versions instead of training the mode",
+    )
     args = parser.parse_args(argv)
     given = dict(item.split("=", 1) for item in args.versions)
     budget = [f"train.time_budget_minutes={args.minutes}"]
@@ -67,45 +74,74 @@ def main(argv: list[str] | None = None) -> int:
             trained["wall_seconds"] = time.perf_counter() - started
         version = trained["recommender_version"]
         # One K (the serving default) on every test user: the K sweep is the evaluate stage's job.
-        pinned = load_settings(args.profile, [*budget, "evaluate.users=0", *args.overrides, f"model.mode={mode}",
-                                              f"evaluate.beam_sweep=[{settings.recommend.beams}]",
-                                              f"evaluate.beam_width={max(PAPER_BEAM_WIDTH, settings.recommend.beams)}",
-                                              f"evaluate.model={version}", f"recommend.model={version}"])
+        pinned = load_settings(
+            args.profile,
+            [
+                *budget,
+                "evaluate.users=0",
+                *args.overrides,
+                f"model.mode={mode}",
+                f"evaluate.beam_sweep=[{settings.recommend.beams}]",
+                f"evaluate.beam_width={max(PAPER_BEAM_WIDTH, settings.recommend.beams)}",
+                f"evaluate.model={version}",
+                f"recommend.model={version}",
+            ],
+        )
         started = time.perf_counter()
         evaluated = evaluate.run(pinned, args.ds, spark)
         eval_wall = time.perf_counter() - started
         served = recommend.run(pinned, args.ds, spark)
         results[mode] = {
-            "recommender_version": version, "train_wall_seconds": round(trained["wall_seconds"], 1),
-            "train_steps": trained["steps"], "train_samples_per_second": trained["samples_per_second"],
-            "stopped_reason": trained["stopped_reason"], "train_examples": trained["train_examples"],
-            "train_epochs": trained.get("epochs"), "cold_offset": trained.get("cold_offset"),
+            "recommender_version": version,
+            "train_wall_seconds": round(trained["wall_seconds"], 1),
+            "train_steps": trained["steps"],
+            "train_samples_per_second": trained["samples_per_second"],
+            "stopped_reason": trained["stopped_reason"],
+            "train_examples": trained["train_examples"],
+            "train_epochs": trained.get("epochs"),
+            "cold_offset": trained.get("cold_offset"),
             "generative_weight": trained.get("generative_weight"),
-            "dense_candidates": trained.get("dense_candidates"), "cold_slot_cap": trained.get("cold_slot_cap"),
-            "blend_validation": {k.removeprefix("blend_val_"): v for k, v in trained.items()
-                                 if k.startswith("blend_val_")},
+            "dense_candidates": trained.get("dense_candidates"),
+            "cold_slot_cap": trained.get("cold_slot_cap"),
+            "blend_validation": {k.removeprefix("blend_val_"): v for k, v in trained.items() if k.startswith("blend_val_")},
             "validation_curve": trained.get("validation_curve"),
-            "cold_items": trained["cold_items"], "evaluate_wall_seconds": round(eval_wall, 1),
-            "beams": pinned.evaluate.beam_sweep[0], "test_table": evaluated["table"],
-            "promoted": evaluated["promoted"], "gate_reason": evaluated["gate_reason"],
+            "cold_items": trained["cold_items"],
+            "evaluate_wall_seconds": round(eval_wall, 1),
+            "beams": pinned.evaluate.beam_sweep[0],
+            "test_table": evaluated["table"],
+            "promoted": evaluated["promoted"],
+            "gate_reason": evaluated["gate_reason"],
             "recommend_users": served["users"],
-            "recommend_seconds": served["seconds"], "recommend_users_per_second": served["users_per_second"],
-            "recommend_k": served["k"], "served_rows": served["rows"],
+            "recommend_seconds": served["seconds"],
+            "recommend_users_per_second": served["users_per_second"],
+            "recommend_k": served["k"],
+            "served_rows": served["rows"],
             "served_cold_start_share": round(served["cold_start_rows"] / max(1, served["rows"]), 4),
         }
         baselines = [row for row in evaluated["table"] if row["method"].startswith(BASELINE_PREFIXES)]
-        print(f"{mode}: v{version}, {trained['steps']} steps in {trained['wall_seconds']:.0f} s "
-              f"({trained['samples_per_second']} samples/s); serving {served['users_per_second']} users/s",
-              flush=True)
+        print(
+            f"{mode}: v{version}, {trained['steps']} steps in {trained['wall_seconds']:.0f} s "
+            f"({trained['samples_per_second']} samples/s); serving {served['users_per_second']} users/s",
+            flush=True,
+        )
 
     for result in results.values():  # baselines are reported once, beside the modes
-        result["test_table"] = [row for row in result["test_table"]
-                                if not row["method"].startswith(BASELINE_PREFIXES)]
+        result["test_table"] = [row for row in result["test_table"] if not row["method"].startswith(BASELINE_PREFIXES)]
     _print_side_by_side(results, baselines)
-    path = write_result(f"quality_beauty_{base.profile}", {
-        **machine_info(), "profile": base.profile, "ds": args.ds, "train_minutes": args.minutes,
-        "overrides": args.overrides, "seed": base.train.seed, "paper_k20": PAPER,
-        "baselines": baselines, "modes": results})
+    path = write_result(
+        f"quality_beauty_{base.profile}",
+        {
+            **machine_info(),
+            "profile": base.profile,
+            "ds": args.ds,
+            "train_minutes": args.minutes,
+            "overrides": args.overrides,
+            "seed": base.train.seed,
+            "paper_k20": PAPER,
+            "baselines": baselines,
+            "modes": results,
+        },
+    )
     print(f"wrote {path}")
     return 0
 
@@ -114,8 +150,10 @@ def _print_side_by_side(results: dict[str, dict], baselines: list[dict]) -> None
     print(f"\n{'mode':<10}{'method':<20}{'segment':<12}{'R@5':>8}{'R@10':>8}{'N@5':>8}{'N@10':>8}")
     rows = [(mode, row) for mode, result in results.items() for row in result["test_table"]]
     for mode, row in rows + [("baseline", row) for row in baselines]:
-        print(f"{mode:<10}{row['method']:<20}{row['segment']:<12}"
-              + "".join(f"{row.get(col, float('nan')):>8.4f}" for col in ("R@5", "R@10", "N@5", "N@10")))
+        print(
+            f"{mode:<10}{row['method']:<20}{row['segment']:<12}"
+            + "".join(f"{row.get(col, float('nan')):>8.4f}" for col in ("R@5", "R@10", "N@5", "N@10"))
+        )
 
 
 def _logged_training(settings, version: str) -> dict:
@@ -126,10 +164,15 @@ def _logged_training(settings, version: str) -> dict:
     client = mlflow.tracking.MlflowClient()
     run = client.get_run(client.get_model_version(RECOMMENDER_MODEL, version).run_id)
     metrics = run.data.metrics
-    return {"recommender_version": version, "wall_seconds": metrics["stage_seconds"],
-            "steps": int(metrics["steps"]), "samples_per_second": metrics["samples_per_second"],
-            "stopped_reason": run.data.params.get("stopped_reason", "see MLflow run " + run.info.run_id),
-            "train_examples": int(metrics["train_examples"]), "cold_items": int(metrics["cold_items"])}
+    return {
+        "recommender_version": version,
+        "wall_seconds": metrics["stage_seconds"],
+        "steps": int(metrics["steps"]),
+        "samples_per_second": metrics["samples_per_second"],
+        "stopped_reason": run.data.params.get("stopped_reason", "see MLflow run " + run.info.run_id),
+        "train_examples": int(metrics["train_examples"]),
+        "cold_items": int(metrics["cold_items"]),
+    }
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ class Catalogue:
         started = time.perf_counter()
         vectors = index.item_vectors(model)
         vector_seconds = time.perf_counter() - started
-        return cls(model, index, vectors), {"prefix_index_seconds": index_seconds,
-                                            "item_vectors_seconds": vector_seconds}
+        return cls(model, index, vectors), {"prefix_index_seconds": index_seconds, "item_vectors_seconds": vector_seconds}
 
 
 @torch.no_grad()
@@ -60,8 +59,7 @@ def unconstrained_beam(model: LigerModel, encoded: Encoded, beams: int) -> tuple
         total = (scores.reshape(-1, 1) + logits).view(batch, beams * size)
         scores, flat = total.topk(beams, dim=1)
         parent = torch.div(flat, size, rounding_mode="floor")
-        prefix = torch.cat([prefix.gather(1, parent[..., None].expand(-1, -1, level)),
-                            (flat % size)[..., None]], dim=2)
+        prefix = torch.cat([prefix.gather(1, parent[..., None].expand(-1, -1, level)), (flat % size)[..., None]], dim=2)
     return prefix, scores
 
 
@@ -71,7 +69,7 @@ def items_by_scan(codes: Tensor, sid: Tensor, item_idx: Tensor) -> Tensor:
     flat = codes.reshape(-1, codes.shape[-1])
     found = torch.full((len(flat),), -1, dtype=torch.long, device=codes.device)
     for start in range(0, len(sid), SCAN_CHUNK):
-        chunk = sid[start:start + SCAN_CHUNK]
+        chunk = sid[start : start + SCAN_CHUNK]
         same = torch.ones(len(flat), len(chunk), dtype=torch.bool, device=codes.device)
         for level in range(flat.shape[1]):
             same &= flat[:, level, None] == chunk[None, :, level]
@@ -96,8 +94,9 @@ def naive(catalogue: Catalogue, history: Tensor, k: int, beams: int) -> tuple[Ra
     encoded = catalogue.model.encode(history, items)
     codes, log_prob = unconstrained_beam(catalogue.model, encoded, beams)
     mapped = items_by_scan(codes, items.sid, torch.arange(len(items.sid), device=codes.device))
-    return hybrid_topk(encoded.query, catalogue.vectors, Ranked(mapped, log_prob), catalogue.index.cold, k,
-                       exclude=history), mapped
+    return hybrid_topk(
+        encoded.query, catalogue.vectors, Ranked(mapped, log_prob), catalogue.index.cold, k, exclude=history
+    ), mapped
 
 
 def dense(catalogue: Catalogue, history: Tensor, k: int) -> Ranked:

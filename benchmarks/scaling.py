@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     # One model serves every catalog size, so no per-item ID table (an embedding lookup per item).
-    settings = load_settings(args.profile, [f"rqvae.epochs={args.rqvae_epochs}", "model.mode=liger",
-                                            "model.item_ids=false", *args.overrides])
+    settings = load_settings(
+        args.profile, [f"rqvae.epochs={args.rqvae_epochs}", "model.mode=liger", "model.item_ids=false", *args.overrides]
+    )
     rng = np.random.default_rng(settings.train.seed)
     beams, sizes = settings.recommend.beams, code_sizes(settings.rqvae, settings.semantic_ids)
 
@@ -76,40 +77,53 @@ def main(argv: list[str] | None = None) -> int:
         assign_seconds = time.perf_counter() - started
         sid = np.array(ids["codes"].tolist(), dtype=np.int64)
         in_set = np.ones(n, dtype=bool)
-        in_set[n - min(args.cold, n - 1):] = False
+        in_set[n - min(args.cold, n - 1) :] = False
         catalogue, build = paths.Catalogue.build(model, Items(torch.from_numpy(sid), torch.from_numpy(text)), in_set)
 
         history = rng.choice(np.flatnonzero(in_set), size=(args.users, settings.model.max_history))
         batches = list(torch.from_numpy(history).split(args.batch))
-        slow = list(torch.from_numpy(history[:args.slow_users]).split(args.batch))
+        slow = list(torch.from_numpy(history[: args.slow_users]).split(args.batch))
         prod_s, _ = paths.timed(batches, partial(paths.production, catalogue, k=args.k, beams=beams))
         dense_s, _ = paths.timed(slow, partial(paths.dense, catalogue, k=args.k))
         naive_s, _ = paths.timed(slow, partial(paths.naive, catalogue, k=args.k, beams=beams))
         row = {
-            "items": n, "cold_items": int((~in_set).sum()),
+            "items": n,
+            "cold_items": int((~in_set).sum()),
             "assign_seconds": round(assign_seconds, 2),
             "prefix_index_seconds": round(build["prefix_index_seconds"], 2),
             "item_vectors_seconds": round(build["item_vectors_seconds"], 2),
             "collision_share": round(quality_metrics(codes, settings.rqvae.codebook_size, 0.0)["collision_share"], 4),
             "max_collision_code": int(sid[:, -1].max()),
             "production_ms_per_user": round(1000 * prod_s / args.users, 3),
-            "dense_ms_per_user": round(1000 * dense_s / len(history[:args.slow_users]), 3),
-            "naive_ms_per_user": round(1000 * naive_s / len(history[:args.slow_users]), 3),
+            "dense_ms_per_user": round(1000 * dense_s / len(history[: args.slow_users]), 3),
+            "naive_ms_per_user": round(1000 * naive_s / len(history[: args.slow_users]), 3),
         }
         rows.append(row)
         print(row, flush=True)
         del catalogue, text
 
-    print(f"\n{'items':>10}{'assign s':>10}{'index s':>9}{'vectors s':>10}{'prod ms/u':>11}"
-          f"{'dense ms/u':>11}{'naive ms/u':>11}")
+    print(f"\n{'items':>10}{'assign s':>10}{'index s':>9}{'vectors s':>10}{'prod ms/u':>11}{'dense ms/u':>11}{'naive ms/u':>11}")
     for r in rows:
-        print(f"{r['items']:>10}{r['assign_seconds']:>10}{r['prefix_index_seconds']:>9}{r['item_vectors_seconds']:>10}"
-              f"{r['production_ms_per_user']:>11}{r['dense_ms_per_user']:>11}{r['naive_ms_per_user']:>11}")
-    path = write_result("scaling_synthetic", {
-        **machine_info(), "profile": settings.profile, "overrides": args.overrides, "rqvae_epochs": args.rqvae_epochs,
-        "rqvae_train_seconds_12k": round(rqvae_train_seconds, 1), "beams": beams, "k": args.k,
-        "batch_users": args.batch, "torch_threads": torch.get_num_threads(),
-        "model": settings.model.model_dump(), "sizes": rows})
+        print(
+            f"{r['items']:>10}{r['assign_seconds']:>10}{r['prefix_index_seconds']:>9}{r['item_vectors_seconds']:>10}"
+            f"{r['production_ms_per_user']:>11}{r['dense_ms_per_user']:>11}{r['naive_ms_per_user']:>11}"
+        )
+    path = write_result(
+        "scaling_synthetic",
+        {
+            **machine_info(),
+            "profile": settings.profile,
+            "overrides": args.overrides,
+            "rqvae_epochs": args.rqvae_epochs,
+            "rqvae_train_seconds_12k": round(rqvae_train_seconds, 1),
+            "beams": beams,
+            "k": args.k,
+            "batch_users": args.batch,
+            "torch_threads": torch.get_num_threads(),
+            "model": settings.model.model_dump(),
+            "sizes": rows,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

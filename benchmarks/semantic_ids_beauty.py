@@ -38,13 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     unique_ids = frame["codes"].map(tuple).nunique()
     levels = settings.rqvae.levels
     figures = {
-        "items": len(frame), "unique_ids": int(unique_ids), "total_seconds": round(seconds, 1),
-        "train_seconds": stats["train_seconds"], "epochs": settings.rqvae.epochs,
+        "items": len(frame),
+        "unique_ids": int(unique_ids),
+        "total_seconds": round(seconds, 1),
+        "train_seconds": stats["train_seconds"],
+        "epochs": settings.rqvae.epochs,
         **{f"usage_l{i}": round(stats[f"usage_l{i}"], 4) for i in range(1, levels + 1)},
         **{f"perplexity_l{i}": round(stats[f"perplexity_l{i}"], 1) for i in range(1, levels + 1)},
         "collision_share": round(stats["collision_share"], 4),
         "max_collision_group": int(stats["max_collision_group"]),
-        "recon_mse": round(stats["final_recon_mse"], 4), "rqvae_version": stats["rqvae_version"],
+        "recon_mse": round(stats["final_recon_mse"], 4),
+        "rqvae_version": stats["rqvae_version"],
     }
     print(f"{'figure':<22}{'value':>12}")
     for key, value in figures.items():

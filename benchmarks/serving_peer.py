@@ -33,34 +33,51 @@ from liger_core.retrieval.search import generative_topk
 from liger_core.ids.semantic_ids import assign_semantic_ids
 from liger_core.data.training_data import code_sizes
 
-def synthetic_catalogue(model: LigerModel, n_items: int, n_cold: int, rng: np.random.Generator,
-                        codebook: int, levels: int, max_collisions: int) -> paths.Catalogue:
+
+def synthetic_catalogue(
+    model: LigerModel, n_items: int, n_cold: int, rng: np.random.Generator, codebook: int, levels: int, max_collisions: int
+) -> paths.Catalogue:
     text = unit_embeddings(n_items, rng)
     codes = rng.integers(0, codebook, size=(n_items, levels))
     ids = assign_semantic_ids(np.arange(n_items), codes, None, max_collisions)
     sid = np.array(ids["codes"].tolist(), dtype=np.int64)
     in_set = np.ones(n_items, dtype=bool)
-    in_set[n_items - n_cold:] = False
+    in_set[n_items - n_cold :] = False
     catalogue, _ = paths.Catalogue.build(model, Items(torch.from_numpy(sid), torch.from_numpy(text)), in_set)
     return catalogue
 
 
-def hf_t5(vocab: int, d_model: int, heads: int, d_kv: int, ff_dim: int, encoder_layers: int,
-          decoder_layers: int, seed: int):
+def hf_t5(vocab: int, d_model: int, heads: int, d_kv: int, ff_dim: int, encoder_layers: int, decoder_layers: int, seed: int):
     """A seeded T5 whose token vocabulary is every (level, code) pair plus pad and eos."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    config = T5Config(vocab_size=vocab + 2, d_model=d_model, d_kv=d_kv, d_ff=ff_dim, num_layers=encoder_layers,
-                      num_decoder_layers=decoder_layers, num_heads=heads, dropout_rate=0.0,
-                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    config = T5Config(
+        vocab_size=vocab + 2,
+        d_model=d_model,
+        d_kv=d_kv,
+        d_ff=ff_dim,
+        num_layers=encoder_layers,
+        num_decoder_layers=decoder_layers,
+        num_heads=heads,
+        dropout_rate=0.0,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     return T5ForConditionalGeneration(config).eval()
 
 
 def t5_generate(model, tokens: torch.Tensor, beams: int, levels: int) -> torch.Tensor:
-    return model.generate(input_ids=tokens, attention_mask=torch.ones_like(tokens), num_beams=beams,
-                          num_return_sequences=beams, max_new_tokens=levels, min_new_tokens=levels,
-                          do_sample=False)
+    return model.generate(
+        input_ids=tokens,
+        attention_mask=torch.ones_like(tokens),
+        num_beams=beams,
+        num_return_sequences=beams,
+        max_new_tokens=levels,
+        min_new_tokens=levels,
+        do_sample=False,
+    )
 
 
 def rate(inputs: list, path: Callable[[object], object], users: int) -> dict[str, float]:
@@ -82,8 +99,15 @@ def top_ops(path: Callable[[], object], rows: int = 12) -> list[dict]:
         path()
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:rows]
     total = sum(e.self_cpu_time_total for e in prof.key_averages())
-    return [{"op": e.key, "calls": e.count, "self_ms": round(e.self_cpu_time_total / 1000, 2),
-             "share": round(e.self_cpu_time_total / total, 4)} for e in events]
+    return [
+        {
+            "op": e.key,
+            "calls": e.count,
+            "self_ms": round(e.self_cpu_time_total / 1000, 2),
+            "share": round(e.self_cpu_time_total / total, 4),
+        }
+        for e in events
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     beams, sizes = settings.recommend.beams, code_sizes(settings.rqvae, settings.semantic_ids)
     torch.manual_seed(settings.train.seed)
     model = LigerModel(cfg, sizes, TEXT_DIM, n_items=args.items).eval()
-    catalogue = synthetic_catalogue(model, args.items, args.cold, rng, settings.rqvae.codebook_size,
-                                    settings.rqvae.levels, settings.semantic_ids.max_collisions)
+    catalogue = synthetic_catalogue(
+        model,
+        args.items,
+        args.cold,
+        rng,
+        settings.rqvae.codebook_size,
+        settings.rqvae.levels,
+        settings.semantic_ids.max_collisions,
+    )
     in_set = catalogue.index.in_set.numpy()
     history = torch.from_numpy(rng.choice(in_set, size=(args.users, cfg.max_history)))
 
@@ -123,34 +154,52 @@ def main(argv: list[str] | None = None) -> int:
 
     # The same token stream for T5: item-major, level-minor, one token per (level, code).
     offsets = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-    tokens = (catalogue.index.items.sid[history[:args.hf_users]] + offsets + 2).flatten(1)
+    tokens = (catalogue.index.items.sid[history[: args.hf_users]] + offsets + 2).flatten(1)
     hf_batch = args.hf_batch
     hf_batches = list(tokens.split(hf_batch))
     widths = {"hf_t5_same_size": (cfg.heads, cfg.d_model // cfg.heads), "hf_t5_official_width": (6, 64)}
     for name, (heads, d_kv) in widths.items():
-        t5 = hf_t5(int(sum(sizes)), cfg.d_model, heads, d_kv, cfg.ff_dim, cfg.encoder_layers, cfg.decoder_layers,
-                   settings.train.seed)
-        figures[f"batch_{hf_batch}"][name] = rate(hf_batches, lambda t: t5_generate(t5, t, beams, len(sizes)),
-                                                  len(tokens))
-        print(f"{name} (batch {hf_batch}, {heads} x {d_kv}-wide heads): {figures[f'batch_{hf_batch}'][name]}",
-              flush=True)
+        t5 = hf_t5(
+            int(sum(sizes)), cfg.d_model, heads, d_kv, cfg.ff_dim, cfg.encoder_layers, cfg.decoder_layers, settings.train.seed
+        )
+        figures[f"batch_{hf_batch}"][name] = rate(hf_batches, lambda t: t5_generate(t5, t, beams, len(sizes)), len(tokens))
+        print(f"{name} (batch {hf_batch}, {heads} x {d_kv}-wide heads): {figures[f'batch_{hf_batch}'][name]}", flush=True)
 
     small = figures[f"batch_{hf_batch}"]
     ratio = small["production_hybrid"]["users_per_second"] / small["hf_t5_same_size"]["users_per_second"]
     best = max(figures, key=lambda key: figures[key]["production_hybrid"]["users_per_second"])
-    beam_share = {key: round(f["encoder"]["users_per_second"] / f["constrained_beam"]["users_per_second"], 3)
-                  for key, f in figures.items()}
+    beam_share = {
+        key: round(f["encoder"]["users_per_second"] / f["constrained_beam"]["users_per_second"], 3) for key, f in figures.items()
+    }
     ops = top_ops(lambda: paths.production(catalogue, history[:hf_batch], args.k, beams)) if args.profile_ops else []
-    print(f"production / HF T5 same size at batch {hf_batch}: {ratio:.2f}x; best batch {best}; "
-          f"beam time / encoder time per batch: {beam_share}")
+    print(
+        f"production / HF T5 same size at batch {hf_batch}: {ratio:.2f}x; best batch {best}; "
+        f"beam time / encoder time per batch: {beam_share}"
+    )
     for op in ops:
         print(f"  {op['op']:<40}{op['calls']:>8}{op['self_ms']:>10}{op['share']:>8.1%}")
-    path = write_result("serving_peer", {
-        **machine_info(), "profile": settings.profile, "overrides": args.overrides, "model": cfg.model_dump(),
-        "code_sizes": list(sizes), "items": args.items, "cold_items": args.cold, "users": args.users,
-        "hf_users": args.hf_users, "beams": beams, "k": args.k, "torch_threads": torch.get_num_threads(),
-        "paths": figures, "production_vs_hf_t5_same_size": round(ratio, 2), "fastest_batch": best,
-        "beam_over_encoder_time": beam_share, "production_top_ops": ops})
+    path = write_result(
+        "serving_peer",
+        {
+            **machine_info(),
+            "profile": settings.profile,
+            "overrides": args.overrides,
+            "model": cfg.model_dump(),
+            "code_sizes": list(sizes),
+            "items": args.items,
+            "cold_items": args.cold,
+            "users": args.users,
+            "hf_users": args.hf_users,
+            "beams": beams,
+            "k": args.k,
+            "torch_threads": torch.get_num_threads(),
+            "paths": figures,
+            "production_vs_hf_t5_same_size": round(ratio, 2),
+            "fastest_batch": best,
+            "beam_over_encoder_time": beam_share,
+            "production_top_ops": ops,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

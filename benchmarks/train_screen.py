@@ -55,24 +55,41 @@ def main(argv: list[str] | None = None) -> int:
             trained = train(settings.model, settings.train, catalog, split, Path(folder))
         train_seconds = time.perf_counter() - started
         index = RetrievalIndex.from_catalog(catalog, split.in_set)
-        blend, _ = choose_blend(trained.model.eval(), split.valid, index, beams=settings.train.beams,
-                                cold_candidates=settings.train.cold_candidates,
-                                cold_weight=settings.train.cold_weight)  # as the train stage does
+        blend, _ = choose_blend(
+            trained.model.eval(),
+            split.valid,
+            index,
+            beams=settings.train.beams,
+            cold_candidates=settings.train.cold_candidates,
+            cold_weight=settings.train.cold_weight,
+        )  # as the train stage does
         metrics = evaluate(trained.model, split.test, index, split="test", blend=blend, beams=settings.train.beams)
-        row = {"overrides": overrides, "train_seconds": round(train_seconds, 1), "steps": trained.step,
-               "epochs": round(trained.epochs, 2), "samples_per_second": round(trained.samples_per_second, 1),
-               "blend": {key: str(value) for key, value in blend._asdict().items()},
-               "validation_curve": [{"step": int(h["step"]), **{k: round(v, 5) for k, v in h.items()
-                                                                if k.endswith("ndcg@10")}}
-                                    for h in trained.history],
-               **{k: round(v, 5) for k, v in metrics.items() if "@10" in k or k.endswith("users_cold")}}
+        row = {
+            "overrides": overrides,
+            "train_seconds": round(train_seconds, 1),
+            "steps": trained.step,
+            "epochs": round(trained.epochs, 2),
+            "samples_per_second": round(trained.samples_per_second, 1),
+            "blend": {key: str(value) for key, value in blend._asdict().items()},
+            "validation_curve": [
+                {"step": int(h["step"]), **{k: round(v, 5) for k, v in h.items() if k.endswith("ndcg@10")}}
+                for h in trained.history
+            ],
+            **{k: round(v, 5) for k, v in metrics.items() if "@10" in k or k.endswith("users_cold")},
+        }
         results.append(row)
-        print(f"[{config or 'profile defaults'}] {trained.step} steps, {row['epochs']} epochs: "
-              + ", ".join(f"{m} R@10 {metrics.get(f'test_{m}_recall@10_inset', float('nan')):.4f}"
-                          for m in ("generative", "dense", "hybrid")), flush=True)
-    path = write_result(f"train_screen_{base.profile}", {
-        **machine_info(), "profile": base.profile, "ds": args.ds, "minutes": args.minutes,
-        "results": results})
+        print(
+            f"[{config or 'profile defaults'}] {trained.step} steps, {row['epochs']} epochs: "
+            + ", ".join(
+                f"{m} R@10 {metrics.get(f'test_{m}_recall@10_inset', float('nan')):.4f}"
+                for m in ("generative", "dense", "hybrid")
+            ),
+            flush=True,
+        )
+    path = write_result(
+        f"train_screen_{base.profile}",
+        {**machine_info(), "profile": base.profile, "ds": args.ds, "minutes": args.minutes, "results": results},
+    )
     print(f"wrote {path}")
     return 0
 

@@ -79,9 +79,15 @@ class StageInputError(AirflowException):
     """The job exited 2: its config or its input data is wrong, so retrying cannot pass."""
 
 
-NO_RETRY_ON_INPUT_ERRORS = ExceptionRetryPolicy(rules=[RetryRule(
-    exception=StageInputError, action=RetryAction.FAIL,
-    reason="config or data error (exit 2): fix the input or the config, then clear the task")])
+NO_RETRY_ON_INPUT_ERRORS = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=StageInputError,
+            action=RetryAction.FAIL,
+            reason="config or data error (exit 2): fix the input or the config, then clear the task",
+        )
+    ]
+)
 
 
 def connection_master(conn_type: str, host: str | None, port: int | None) -> str:
@@ -130,8 +136,9 @@ class LigerStage(SparkSubmitOperator):
         except AirflowException as error:
             process = getattr(self._hook, "_submit_sp", None)
             if getattr(process, "returncode", None) == EXIT_INPUT_ERROR:
-                raise StageInputError(f"{self.task_id}: the job rejected its config or input (exit 2); "
-                                      "see the task log above for the reason") from error
+                raise StageInputError(
+                    f"{self.task_id}: the job rejected its config or input (exit 2); see the task log above for the reason"
+                ) from error
             raise
 
 
@@ -170,8 +177,7 @@ def log_task_failure(context: Mapping[str, Any]) -> str:
     if not ds:  # a manual run without a logical date: the date it ran for (see DS)
         run_after = getattr(context.get("dag_run"), "run_after", None)
         ds = run_after.strftime("%Y-%m-%d") if run_after else "?"
-    message = (f"LIGER task failed: dag={dag_id} task={task_id} ds={ds} "
-               f"try={getattr(ti, 'try_number', '?')} log={log_url}")
+    message = f"LIGER task failed: dag={dag_id} task={task_id} ds={ds} try={getattr(ti, 'try_number', '?')} log={log_url}"
     error = context.get("exception")
     if error is not None:
         detail = " ".join(str(error).split())[:300]
@@ -196,16 +202,19 @@ def default_args() -> dict[str, Any]:
 
 def common_params(**extra: Param) -> dict[str, Param]:
     return {
-        "profile": Param("cpu", type="string", minLength=1,
-                         description="config profile: a name in configs/ (cpu, gpu) or a YAML path"),
-        "driver_memory": Param("4g", type="string", pattern="^[0-9]+[kmgt]$",
-                               description="spark-submit --driver-memory of every stage"),
+        "profile": Param(
+            "cpu", type="string", minLength=1, description="config profile: a name in configs/ (cpu, gpu) or a YAML path"
+        ),
+        "driver_memory": Param(
+            "4g", type="string", pattern="^[0-9]+[kmgt]$", description="spark-submit --driver-memory of every stage"
+        ),
         **extra,
     }
 
 
-def liger_dag(dag_id: str, *, schedule: str, description: str, doc_md: str,
-              params: Mapping[str, Param], dagrun_timeout: timedelta) -> DAG:
+def liger_dag(
+    dag_id: str, *, schedule: str, description: str, doc_md: str, params: Mapping[str, Param], dagrun_timeout: timedelta
+) -> DAG:
     return DAG(
         dag_id=dag_id,
         description=description,
@@ -221,8 +230,9 @@ def liger_dag(dag_id: str, *, schedule: str, description: str, doc_md: str,
     )
 
 
-def spark_stage(task_id: str, job: str, *, timeout: timedelta, args: Sequence[str] = (),
-                writes_warehouse: bool = True, **kwargs: Any) -> LigerStage:
+def spark_stage(
+    task_id: str, job: str, *, timeout: timedelta, args: Sequence[str] = (), writes_warehouse: bool = True, **kwargs: Any
+) -> LigerStage:
     """One ``jobs/<job>.py`` run for the DAG run's ``ds``; extra ``args`` follow the common ones.
     A stage that writes warehouse tables takes the shared pool's slot."""
     return LigerStage(
@@ -232,8 +242,7 @@ def spark_stage(task_id: str, job: str, *, timeout: timedelta, args: Sequence[st
         spark_binary=spark_submit_binary(),
         application_args=[*DS_ARGS, *args],
         env_vars=task_env(),
-        conf={"spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-              "spark.driver.memory": "{{ params.driver_memory }}"},
+        conf={"spark.driver.extraJavaOptions": "-Duser.timezone=UTC", "spark.driver.memory": "{{ params.driver_memory }}"},
         name=f"{{{{ dag.dag_id }}}}.{task_id}",  # Spark application name
         execution_timeout=timeout,
         **({"pool": WAREHOUSE_POOL} if writes_warehouse else {}),

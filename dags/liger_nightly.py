@@ -32,6 +32,7 @@ def serving(model: str) -> str:
     """The template of the ``model`` version champion_ready resolved for this run."""
     return f"{{{{ ti.xcom_pull(task_ids='champion_ready')['{model}'] }}}}"
 
+
 DOC = """
 ### LIGER nightly
 
@@ -70,8 +71,9 @@ def champion_ready(*, params: dict, ds: str | None = None) -> dict[str, str] | N
 
 PARAMS = common_params(
     k=Param(20, type="integer", minimum=1, description="recommendations per user"),
-    recommender_model=Param("champion", type="string", minLength=1,
-                            description="recommender registry version or alias used to recommend"),
+    recommender_model=Param(
+        "champion", type="string", minLength=1, description="recommender registry version or alias used to recommend"
+    ),
 )
 
 with liger_dag(
@@ -86,11 +88,18 @@ with liger_dag(
         champion_ready(),
         spark_stage("ingest", "ingest", timeout=timedelta(minutes=30)),
         spark_stage("embed_items", "embed_items", timeout=timedelta(hours=1)),
-        spark_stage("semantic_ids", "semantic_ids", timeout=timedelta(hours=1),
-                    args=["--mode", "assign", *override(RQVAE_MODEL_KEY, serving("rqvae"))]),
+        spark_stage(
+            "semantic_ids",
+            "semantic_ids",
+            timeout=timedelta(hours=1),
+            args=["--mode", "assign", *override(RQVAE_MODEL_KEY, serving("rqvae"))],
+        ),
         spark_stage("build_sequences", "build_sequences", timeout=timedelta(hours=1)),
-        spark_stage("recommend", "recommend", timeout=timedelta(hours=3),
-                    args=[*override(RECOMMEND_K_KEY, "{{ params.k }}"),
-                          *override(RECOMMENDER_MODEL_KEY, serving("recommender"))]),
+        spark_stage(
+            "recommend",
+            "recommend",
+            timeout=timedelta(hours=3),
+            args=[*override(RECOMMEND_K_KEY, "{{ params.k }}"), *override(RECOMMENDER_MODEL_KEY, serving("recommender"))],
+        ),
         spark_stage("publish", "publish", timeout=timedelta(minutes=30), writes_warehouse=False),
     )

@@ -44,6 +44,7 @@ time schedule and always loads the `champion` alias, so a promotion takes effect
 nightly run. Params: `profile` (config profile name or YAML path).
 """
 
+
 @task(task_id="announce_promotion", outlets=[RECOMMENDER_ASSET], retries=0)
 def announce_promotion(*, params: dict, dag_run, outlet_events) -> str:
     """The asset event, with the promoted version in its extra; skipped (no event) when the

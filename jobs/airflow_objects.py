@@ -38,15 +38,25 @@ def ensure(run: Runner) -> list[str]:
     if run(["connections", "get", SPARK_CONN_ID, "-o", "json"]).returncode != 0:
         _check(run(["connections", "add", SPARK_CONN_ID, "--conn-json", json.dumps(LOCAL_SPARK_CONN)]))
         created.append(f"connection {SPARK_CONN_ID}")
-    _check(run(["pools", "set", WAREHOUSE_POOL, str(WAREHOUSE_POOL_SLOTS),
-                "tasks that write the LIGER warehouse (shared by liger_retrain and liger_nightly)"]))
+    _check(
+        run(
+            [
+                "pools",
+                "set",
+                WAREHOUSE_POOL,
+                str(WAREHOUSE_POOL_SLOTS),
+                "tasks that write the LIGER warehouse (shared by liger_retrain and liger_nightly)",
+            ]
+        )
+    )
     return created
 
 
 def _check(done: subprocess.CompletedProcess) -> None:
     if done.returncode != 0:
-        raise LigerError(f"`airflow {' '.join(done.args[1:])}` failed (exit {done.returncode}): "
-                           f"{(done.stderr or done.stdout).strip()[-500:]}")
+        raise LigerError(
+            f"`airflow {' '.join(done.args[1:])}` failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}"
+        )
 
 
 def main() -> int:

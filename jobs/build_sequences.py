@@ -34,19 +34,31 @@ def user_sequences(events: DataFrame) -> DataFrame:
     )
     # One row per user, so a global window is cheap here, and it stays in the JVM.
     user_idx = F.row_number().over(Window.orderBy("first_seq")) - 1
-    return grouped.select("user_id", user_idx.cast("long").alias("user_idx"),
-                          F.col("events.item_idx").alias("items"), F.col("events.ts").alias("ts"))
+    return grouped.select(
+        "user_id",
+        user_idx.cast("long").alias("user_idx"),
+        F.col("events.item_idx").alias("items"),
+        F.col("events.ts").alias("ts"),
+    )
 
 
 def sequence_summary(sequences: DataFrame, known_items: DataFrame) -> DataFrame:
     """Per user, computed in Spark: list lengths, items missing from ``known_items``
     (item_idx) and whether ts never goes back; what ``user_sequences_suite`` checks."""
-    unknown = (sequences.select("user_id", F.explode("items").alias("item_idx"))
-               .join(known_items, "item_idx", "left_anti").groupBy("user_id").count())
-    return (sequences.join(unknown, "user_id", "left")
-            .select("user_id", "user_idx", F.size("items").alias("n_items"), F.size("ts").alias("n_ts"),
-                    F.coalesce("count", F.lit(0)).alias("unknown_items"),
-                    (F.col("ts") == F.array_sort("ts")).alias("ts_sorted")))
+    unknown = (
+        sequences.select("user_id", F.explode("items").alias("item_idx"))
+        .join(known_items, "item_idx", "left_anti")
+        .groupBy("user_id")
+        .count()
+    )
+    return sequences.join(unknown, "user_id", "left").select(
+        "user_id",
+        "user_idx",
+        F.size("items").alias("n_items"),
+        F.size("ts").alias("n_ts"),
+        F.coalesce("count", F.lit(0)).alias("unknown_items"),
+        (F.col("ts") == F.array_sort("ts")).alias("ts_sorted"),
+    )
 
 
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
@@ -59,14 +71,17 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         sequences = user_sequences(events)
 
         def validate(staged: DataFrame) -> None:
-            validate_frame("user_sequences", sequence_summary(staged, known), user_sequences_suite(),
-                           settings.paths.state_dir)
+            validate_frame("user_sequences", sequence_summary(staged, known), user_sequences_suite(), settings.paths.state_dir)
 
         warehouse.write(sequences, "user_sequences", ds, validate=validate)
         lengths = warehouse.read("user_sequences", ds).select(F.size("items").alias("n")).toPandas()["n"]
-        stats = {"users": int(len(lengths)), "events": int(lengths.sum()),
-                 "length_min": int(lengths.min()), "length_mean": float(lengths.mean()),
-                 "length_max": int(lengths.max())}
+        stats = {
+            "users": int(len(lengths)),
+            "events": int(lengths.sum()),
+            "length_min": int(lengths.min()),
+            "length_mean": float(lengths.mean()),
+            "length_max": int(lengths.max()),
+        }
         tracking.log_metrics(stats)
     return stats
 

@@ -17,8 +17,10 @@ from jobs.common import add_common_args, add_version_arg, exit_code, settings_fr
 from jobs.pipeline import run_pipeline
 
 # In pipeline order. A module's ``add_arguments`` (if any) adds its own options.
-STAGES: dict[str, ModuleType] = {module.__name__.rsplit(".", 1)[-1]: module for module in (
-    ingest, embed_items, semantic_ids, build_sequences, train, evaluate, recommend, publish)}
+STAGES: dict[str, ModuleType] = {
+    module.__name__.rsplit(".", 1)[-1]: module
+    for module in (ingest, embed_items, semantic_ids, build_sequences, train, evaluate, recommend, publish)
+}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -29,14 +29,19 @@ def today() -> str:
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ds", type=valid_ds, default=today(),
-                        help="logical date the stage writes (default: today, UTC)")
-    parser.add_argument("--profile", default=None,
-                        help="config profile name in configs/ or a YAML path (default: $LIGER_PROFILE or cpu)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set source.kcore=5 (repeatable)")
-    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper,
-                        help="log verbosity (default: INFO)")
+    parser.add_argument("--ds", type=valid_ds, default=today(), help="logical date the stage writes (default: today, UTC)")
+    parser.add_argument(
+        "--profile", default=None, help="config profile name in configs/ or a YAML path (default: $LIGER_PROFILE or cpu)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set source.kcore=5 (repeatable)",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper, help="log verbosity (default: INFO)")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -81,8 +86,12 @@ def exit_code(call: Callable[[], object]) -> int:
     return 0
 
 
-def stage_main(stage: str, run: Callable[..., dict], argv: Sequence[str] | None = None,
-               add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+def stage_main(
+    stage: str,
+    run: Callable[..., dict],
+    argv: Sequence[str] | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
     """spark-submit entry of one stage (see ``exit_code`` for the exit status); the stage's own
     options (``add_arguments``) show in ``--help`` and reach ``run`` as keyword arguments."""
     parser = argparse.ArgumentParser(prog=f"jobs/{stage}.py", description=f"the {stage} stage")

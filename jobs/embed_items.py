@@ -47,17 +47,25 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         threads = threads_per_task(spark, parallelism)
         name, device, batch_size, precision = cfg.model, cfg.device, cfg.batch_size, cfg.precision
         embedded = todo.repartition(parallelism).mapInPandas(
-            lambda frames: embed_frames(frames, name, device, batch_size, threads, precision), EMBEDDING_SCHEMA)
+            lambda frames: embed_frames(frames, name, device, batch_size, threads, precision), EMBEDDING_SCHEMA
+        )
         output = embedded if reused is None else reused.select(*embedded.columns).unionByName(embedded)
 
         dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
         started = time.perf_counter()
-        warehouse.write(output, "item_embeddings", ds,
-                        validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir))
+        warehouse.write(
+            output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir)
+        )
         seconds = time.perf_counter() - started
-        stats = {"items": n_items, "embedded": n_todo, "reused": n_items - n_todo,
-                 "embed_seconds": seconds, "items_per_second": n_todo / seconds if n_todo else 0.0,
-                 "dimension": dim, "bfloat16": int(uses_bfloat16(precision, device))}
+        stats = {
+            "items": n_items,
+            "embedded": n_todo,
+            "reused": n_items - n_todo,
+            "embed_seconds": seconds,
+            "items_per_second": n_todo / seconds if n_todo else 0.0,
+            "dimension": dim,
+            "bfloat16": int(uses_bfloat16(precision, device)),
+        }
         tracking.log_metrics(stats)
     return stats
 
@@ -68,8 +76,13 @@ def embedding_summary(embeddings: DataFrame) -> DataFrame:
     bringing the vectors to the driver."""
     finite = F.coalesce(F.forall("embedding", lambda x: F.abs(x) < F.lit(float("inf"))), F.lit(False))
     norm = F.sqrt(F.aggregate("embedding", F.lit(0.0).cast("double"), lambda total, x: total + x * x))
-    return embeddings.select("item_idx", "text_hash", F.size("embedding").alias("embedding_dim"),
-                             F.when(finite, norm).alias("embedding_norm"), finite.alias("embedding_finite"))
+    return embeddings.select(
+        "item_idx",
+        "text_hash",
+        F.size("embedding").alias("embedding_dim"),
+        F.when(finite, norm).alias("embedding_norm"),
+        finite.alias("embedding_finite"),
+    )
 
 
 def _validate(staged: DataFrame, items: DataFrame, dim: int, gx_project: str) -> None:

@@ -23,8 +23,7 @@ from liger_core.retrieval.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
 from liger_core.serving.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
-from liger_core.platform.model_registry import (RECOMMENDER_MODEL, champion_metric, load_recommender, promote,
-                                       tag_metric)
+from liger_core.platform.model_registry import RECOMMENDER_MODEL, champion_metric, load_recommender, promote, tag_metric
 from liger_core.platform.plots import hybrid_sweep_figure
 from liger_core.data.sequences import build_split
 from liger_core.data.training_data import sequences_in_space
@@ -41,8 +40,11 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
         log_model_inputs(warehouse, ds, inputs.rqvae_version, "evaluation")
         recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
-        split = build_split(sequences_in_space(inputs.sequences["items"], inputs.space),
-                            recommender.model_config.max_history, n_items=inputs.catalog.n_items)
+        split = build_split(
+            sequences_in_space(inputs.sequences["items"], inputs.space),
+            recommender.model_config.max_history,
+            n_items=inputs.catalog.n_items,
+        )
         metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
@@ -52,27 +54,36 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         gate_metric = ranking_metric(recommender.model_config.mode, cfg.gate_metric)
         if gate_metric not in metrics:
-            raise DataError(f"evaluate.gate_metric={gate_metric!r} was not computed; "
-                            f"available: {sorted(k for k in metrics if k.startswith('val_'))}")
+            raise DataError(
+                f"evaluate.gate_metric={gate_metric!r} was not computed; "
+                f"available: {sorted(k for k in metrics if k.startswith('val_'))}"
+            )
         candidate = metrics[gate_metric]
         floor = metrics.get(floor_metric(gate_metric)) if cfg.baseline_floor else None
-        decision = promotion_gate(candidate, champion_metric(RECOMMENDER_MODEL, gate_metric),
-                                  cfg.gate_tolerance, gate_metric, floor)
+        decision = promotion_gate(
+            candidate, champion_metric(RECOMMENDER_MODEL, gate_metric), cfg.gate_tolerance, gate_metric, floor
+        )
         tag_metric(RECOMMENDER_MODEL, version, gate_metric, candidate)
         if decision.promote:
             promote(version, recommender.meta["rqvae_version"])
-        tracking.log_params({"evaluated_version": version, "promoted": decision.promote,
-                             "gate_reason": decision.reason})
+        tracking.log_params({"evaluated_version": version, "promoted": decision.promote, "gate_reason": decision.reason})
         log.info("promotion gate for recommender v%s: %s", version, decision.reason)
-        print(f"\nTest split, recommender v{version} (hybrid: best {cfg.beam_sweep[0]} of "
-              f"{max(cfg.beam_width, *cfg.beam_sweep)} beams; *_served: history excluded):\n"
-              f"{table.to_string(index=False, float_format='%.4f')}")
+        print(
+            f"\nTest split, recommender v{version} (hybrid: best {cfg.beam_sweep[0]} of "
+            f"{max(cfg.beam_width, *cfg.beam_sweep)} beams; *_served: history excluded):\n"
+            f"{table.to_string(index=False, float_format='%.4f')}"
+        )
         if not sweep.empty:
             print(f"\nHybrid by number of beams K:\n{sweep.to_string(index=False, float_format='%.4f')}")
         print(f"\nPromotion: {'PROMOTED' if decision.promote else 'not promoted'} ({decision.reason})")
-    return {"recommender_version": version, "promoted": decision.promote, "gate_reason": decision.reason,
-            "table": table.to_dict(orient="records"), "sweep": sweep.to_dict(orient="records"),
-            **{tracking.metric_key(k): v for k, v in metrics.items()}}
+    return {
+        "recommender_version": version,
+        "promoted": decision.promote,
+        "gate_reason": decision.reason,
+        "table": table.to_dict(orient="records"),
+        "sweep": sweep.to_dict(orient="records"),
+        **{tracking.metric_key(k): v for k, v in metrics.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,14 @@ class ModelInputs:
     sequences: pd.DataFrame  # user_id, user_idx, items
 
 
-WRITER = {"items": "ingest", "interactions": "ingest", "item_embeddings": "embed_items",
-          "semantic_ids": "semantic_ids", "user_sequences": "build_sequences", "recommendations": "recommend"}
+WRITER = {
+    "items": "ingest",
+    "interactions": "ingest",
+    "item_embeddings": "embed_items",
+    "semantic_ids": "semantic_ids",
+    "user_sequences": "build_sequences",
+    "recommendations": "recommend",
+}
 
 
 def require(warehouse: Warehouse, ds: str, *tables: str) -> None:
@@ -44,9 +50,11 @@ def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
     if wanted in present:
         return wanted
     needed = f"RQ-VAE v{wanted}" if wanted else "any RQ-VAE version"
-    raise DataError(f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run "
-                    f"`liger semantic_ids --mode assign --ds {ds} --set semantic_ids.rqvae_model={wanted or 'champion'}` "
-                    "first")
+    raise DataError(
+        f"no semantic_ids for ds={ds} under {needed} (present: {present or 'none'}); run "
+        f"`liger semantic_ids --mode assign --ds {ds} --set semantic_ids.rqvae_model={wanted or 'champion'}` "
+        "first"
+    )
 
 
 def log_model_inputs(warehouse: Warehouse, ds: str, rqvae_version: str, context: str) -> None:
@@ -59,8 +67,7 @@ def log_model_inputs(warehouse: Warehouse, ds: str, rqvae_version: str, context:
         tracking.log_table_input(warehouse.read(table, ds, version), path, name, context)
 
 
-def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,
-                      rqvae_version: str | None = None) -> ModelInputs:
+def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str, rqvae_version: str | None = None) -> ModelInputs:
     """The tables a model needs for ds, in the ID space of ``rqvae_version`` (the version the
     model was trained on; None for training: the newest with IDs for ds)."""
     require(warehouse, ds, "items", "item_embeddings", "semantic_ids", "user_sequences")
@@ -73,5 +80,10 @@ def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str,
     catalog, space = build_catalog(sids, embeddings, code_sizes(settings.rqvae, settings.semantic_ids))
     ids = warehouse.read("items", ds).select("item_idx", "item_id").toPandas().set_index("item_idx")["item_id"]
     sequences = warehouse.read("user_sequences", ds).select("user_id", "user_idx", "items").toPandas()
-    return ModelInputs(catalog, space, ids.reindex(space.item_idx).to_numpy(dtype=str), versions[0],
-                       sequences.sort_values("user_idx", ignore_index=True))
+    return ModelInputs(
+        catalog,
+        space,
+        ids.reindex(space.item_idx).to_numpy(dtype=str),
+        versions[0],
+        sequences.sort_values("user_idx", ignore_index=True),
+    )

@@ -79,8 +79,10 @@ class LocalOps:
         if self._renameat2 is None:
             return False
         at_fdcwd, rename_exchange = -100, 2
-        done = self._renameat2(at_fdcwd, os.fsencode(self.local(first)), at_fdcwd,
-                               os.fsencode(self.local(second)), rename_exchange) == 0
+        done = (
+            self._renameat2(at_fdcwd, os.fsencode(self.local(first)), at_fdcwd, os.fsencode(self.local(second)), rename_exchange)
+            == 0
+        )
         if not done and ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
             raise OSError(ctypes.get_errno(), f"could not exchange {first} and {second}")
         return done
@@ -185,12 +187,17 @@ class PartitionCommitter:
         self.recover()
         lock = self.lock_for(target)
         trash = f"{self.trash}/{os.path.basename(staging)}"
-        journal = {"target": target, "staging": staging, "trash": trash, "host": socket.gethostname(),
-                   "pid": os.getpid(), "started": time.time()}
+        journal = {
+            "target": target,
+            "staging": staging,
+            "trash": trash,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.time(),
+        }
         self.ops.mkdirs(self.locks)
         if not self.ops.create_exclusive(lock, json.dumps(journal)):
-            raise CommitConflict(f"{target} is being committed by another writer ({self._holder(lock)}); "
-                                 "retry the task")
+            raise CommitConflict(f"{target} is being committed by another writer ({self._holder(lock)}); retry the task")
         try:
             self._swap(staging, target, trash)
         finally:

@@ -30,14 +30,16 @@ DAGS = ("liger_retrain", "liger_nightly")
 def airflow_env(settings: Settings, overrides: Sequence[str]) -> dict[str, str]:
     state = Path(settings.paths.state_dir)
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(state / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "LIGER_PROFILE": settings.profile,
-        "LIGER__PATHS__HOME": settings.paths.home,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(state / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "LIGER_PROFILE": settings.profile,
+            "LIGER__PATHS__HOME": settings.paths.home,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     for item in overrides:
         key, value = item.split("=", 1)
         env[env_name(key)] = value
@@ -53,8 +55,12 @@ def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = 
     """Run an Airflow command into ``log_path``; with ``echo``, the project's own log lines
     (each stage's start, end and duration, and progress) also stream to the terminal."""
     binary = str(Path(sys.executable).with_name("airflow"))
-    with log_path.open("w") as log, subprocess.Popen([binary, *args], env=env, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.STDOUT, text=True, errors="replace") as done:
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            [binary, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as done,
+    ):
         for line in done.stdout:
             log.write(line)
             own = OWN_LINE.search(line) if echo else None
@@ -63,8 +69,7 @@ def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = 
                 print(f"  {message[:ECHO_CHARS]}{' ...' if len(message) > ECHO_CHARS else ''}", flush=True)
     if done.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
-        raise LigerError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); full log: {log_path}\n"
-                         + "\n".join(tail))
+        raise LigerError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); full log: {log_path}\n" + "\n".join(tail))
 
 
 def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
@@ -81,8 +86,12 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
         for dag in DAGS:
             started = time.perf_counter()
             print(f"running {dag} for ds={ds} (log: {logs / f'{dag}-{ds}.log'}) ...", flush=True)
-            _airflow(["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
-                     env, logs / f"{dag}-{ds}.log", echo=True)
+            _airflow(
+                ["dags", "test", dag, ds, "--conf", json.dumps({"profile": settings.profile})],
+                env,
+                logs / f"{dag}-{ds}.log",
+                echo=True,
+            )
             seconds = time.perf_counter() - started
             log_metrics({f"{dag}_seconds": seconds})
             print(f"{dag} succeeded in {seconds:.0f} s", flush=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from liger_core.platform import tracking
 from liger_core.config import Settings, load_settings
-from liger_core.platform.model_registry import (CHAMPION, RECOMMENDER_MODEL, RETRAIN_HINT, RQVAE_MODEL, has_alias,
-                                       serving_versions)
+from liger_core.platform.model_registry import CHAMPION, RECOMMENDER_MODEL, RETRAIN_HINT, RQVAE_MODEL, has_alias, serving_versions
 
 
 def serving_models(profile: str, recommender_ref: str) -> tuple[dict[str, str] | None, str | None]:
@@ -17,8 +16,10 @@ def serving_models(profile: str, recommender_ref: str) -> tuple[dict[str, str] |
     if recommender_ref == CHAMPION:
         missing = [name for name in (RQVAE_MODEL, RECOMMENDER_MODEL) if not has_alias(name, CHAMPION)]
         if missing:
-            return None, (f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
-                          f"({settings.tracking_uri_shown}): {RETRAIN_HINT}")
+            return None, (
+                f"no '{CHAMPION}' version of {' or '.join(missing)} in the MLflow registry "
+                f"({settings.tracking_uri_shown}): {RETRAIN_HINT}"
+            )
     recommender, rqvae = serving_versions(recommender_ref)
     return {"recommender": recommender, "rqvae": rqvae}, None
 

@@ -67,8 +67,7 @@ def _publish_local(root: Path, ds: str, dsn: str | None) -> dict:
     return stats
 
 
-def _publish_spark(settings: Settings, ds: str, dsn: str | None,
-                   spark: SparkSession | None) -> dict:
+def _publish_spark(settings: Settings, ds: str, dsn: str | None, spark: SparkSession | None) -> dict:
     from jobs.spark import spark_session
     from jobs.warehouse import Warehouse
 
@@ -96,8 +95,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     dsn = secret.get_secret_value() if secret is not None else None
     root = local_root(settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "publish", ds):
-        stats = (_publish_local(root, ds, dsn) if root is not None
-                 else _publish_spark(settings, ds, dsn, spark))
+        stats = _publish_local(root, ds, dsn) if root is not None else _publish_spark(settings, ds, dsn, spark)
         if "exported_rows" in stats:
             log.info("exported %d rows of ds=%s to PostgreSQL", stats["exported_rows"], ds)
         tracking.log_metrics({k: v for k, v in stats.items() if k != "views"})

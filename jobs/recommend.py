@@ -31,8 +31,7 @@ from liger_core.retrieval.search import SOURCES
 from liger_core.platform.validation import recommendation_user_suite, recommendations_suite, validate_frame
 
 log = logging.getLogger("liger.recommend")
-OUTPUT_SCHEMA = ("user_id string, rank int, item_id string, item_idx long, score double, source string, "
-                 "shared_prefix int")
+OUTPUT_SCHEMA = "user_id string, rank int, item_id string, item_idx long, score double, source string, shared_prefix int"
 
 
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
@@ -51,29 +50,45 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         k, beams, exclude, batch = cfg.k, cfg.beams, cfg.exclude_history, cfg.batch_users
         users = warehouse.read("user_sequences", ds).select("user_id", "items")
         scored = users.repartition(parallelism).mapInPandas(
-            lambda frames: recommend_frames(frames, bundle.value, k, beams=beams, exclude_history=exclude,
-                                            batch_users=batch, threads=threads), OUTPUT_SCHEMA)
+            lambda frames: recommend_frames(
+                frames, bundle.value, k, beams=beams, exclude_history=exclude, batch_users=batch, threads=threads
+            ),
+            OUTPUT_SCHEMA,
+        )
         generated_at = datetime.now(timezone.utc).replace(microsecond=0)
-        table = scored.select("*", F.lit(RECOMMENDER_MODEL).alias("model_name"), F.lit(version).alias("model_version"),
-                              F.lit(generated_at).cast("timestamp").alias("generated_at"))
+        table = scored.select(
+            "*",
+            F.lit(RECOMMENDER_MODEL).alias("model_name"),
+            F.lit(version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        )
 
         generative_only = recommender.model_config.mode == "tiger"  # tiger never returns cold items
         candidates = inputs.space.item_idx[recommender.in_set] if generative_only else inputs.space.item_idx
         expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=k)
         started = time.perf_counter()
-        warehouse.write(table, "recommendations", ds,
-                        validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir))
+        warehouse.write(
+            table,
+            "recommendations",
+            ds,
+            validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir),
+        )
         seconds = time.perf_counter() - started
         bundle.unpersist()
         written = warehouse.read("recommendations", ds)
         mix = {row.source: row["count"] for row in written.groupBy("source").count().collect()}
-        stats = {"users": int(len(inputs.sequences)), "rows": int(sum(mix.values())), "k": k,
-                 "recommender_version": version, "seconds": round(seconds, 1),
-                 "users_per_second": round(len(inputs.sequences) / seconds, 1),
-                 "cold_start_rows": int(mix.get("cold_start", 0)),
-                 "cold_start_share": round(int(mix.get("cold_start", 0)) / max(1, sum(mix.values())), 4),
-                 "blend": {key: str(value) for key, value in recommender.blend._asdict().items()},
-                 "cold_items_in_catalog": int((~recommender.in_set).sum())}
+        stats = {
+            "users": int(len(inputs.sequences)),
+            "rows": int(sum(mix.values())),
+            "k": k,
+            "recommender_version": version,
+            "seconds": round(seconds, 1),
+            "users_per_second": round(len(inputs.sequences) / seconds, 1),
+            "cold_start_rows": int(mix.get("cold_start", 0)),
+            "cold_start_share": round(int(mix.get("cold_start", 0)) / max(1, sum(mix.values())), 4),
+            "blend": {key: str(value) for key, value in recommender.blend._asdict().items()},
+            "cold_items_in_catalog": int((~recommender.in_set).sum()),
+        }
         tracking.log_metrics({k_: v for k_, v in stats.items() if isinstance(v, (int, float))})
     return stats
 
@@ -89,9 +104,15 @@ def recommendation_summary(table: DataFrame, expected_rows: DataFrame) -> DataFr
     """Per user, computed in Spark: rows, highest rank, whether scores never rise with rank,
     and the rows expected (``expected_rows``: user_id, expected_rows)."""
     rise = F.col("score") - F.lag("score").over(Window.partitionBy("user_id").orderBy("rank"))
-    per_user = (table.select("user_id", "rank", rise.alias("rise")).groupBy("user_id")
-                .agg(F.count("*").alias("n_rows"), F.max("rank").alias("max_rank"),
-                     (F.coalesce(F.max("rise"), F.lit(0.0)) <= 1e-9).alias("scores_sorted")))
+    per_user = (
+        table.select("user_id", "rank", rise.alias("rise"))
+        .groupBy("user_id")
+        .agg(
+            F.count("*").alias("n_rows"),
+            F.max("rank").alias("max_rank"),
+            (F.coalesce(F.max("rise"), F.lit(0.0)) <= 1e-9).alias("scores_sorted"),
+        )
+    )
     return per_user.join(expected_rows, "user_id", "left")
 
 
@@ -101,11 +122,12 @@ def _validate(staged: DataFrame, item_ids, expected: pd.Series, gx_project: str)
     rows = staged.select("user_id", "rank", "item_id", "score", "source", "model_version")
     validate_frame("recommendations", rows, recommendations_suite(item_ids, SOURCES), gx_project)
     expected_rows = staged.sparkSession.createDataFrame(
-        pd.DataFrame({"user_id": expected.index.astype(str), "expected_rows": expected.to_numpy().astype("int64")}))
-    validate_frame("recommendations_per_user", recommendation_summary(rows, expected_rows),
-                   recommendation_user_suite(), gx_project)
-    missing = (expected_rows.where(F.col("expected_rows") > 0)
-               .join(rows.select("user_id").distinct(), "user_id", "left_anti"))
+        pd.DataFrame({"user_id": expected.index.astype(str), "expected_rows": expected.to_numpy().astype("int64")})
+    )
+    validate_frame(
+        "recommendations_per_user", recommendation_summary(rows, expected_rows), recommendation_user_suite(), gx_project
+    )
+    missing = expected_rows.where(F.col("expected_rows") > 0).join(rows.select("user_id").distinct(), "user_id", "left_anti")
     count = missing.count()
     if count:
         sample = sorted(row.user_id for row in missing.limit(3).collect())

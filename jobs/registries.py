@@ -21,11 +21,14 @@ def ever_assigned_items(warehouse: Warehouse) -> pd.DataFrame | None:
     history = _every_partition(warehouse, "item_index")
     if history is None:
         return None
-    merged = (history.groupBy("item_id")
-              .agg(F.min("item_idx").alias("item_idx"), F.countDistinct("item_idx").alias("indexes"),
-                   F.min("first_seen_ds").alias("first_seen_ds")))
-    _single_valued(merged, "indexes", "item_id", "item_index: item {} has more than one item_idx",
-                   "`liger ingest --ds <that ds>`")
+    merged = history.groupBy("item_id").agg(
+        F.min("item_idx").alias("item_idx"),
+        F.countDistinct("item_idx").alias("indexes"),
+        F.min("first_seen_ds").alias("first_seen_ds"),
+    )
+    _single_valued(
+        merged, "indexes", "item_id", "item_index: item {} has more than one item_idx", "`liger ingest --ds <that ds>`"
+    )
     registry = merged.select("item_id", "item_idx", "first_seen_ds").toPandas()
     return registry.sort_values("item_idx", ignore_index=True)
 
@@ -35,12 +38,16 @@ def ever_assigned_ids(warehouse: Warehouse, version: str) -> pd.DataFrame | None
     history = _every_partition(warehouse, "semantic_ids", version)
     if history is None:
         return None
-    merged = (history.groupBy("item_idx")
-              .agg(F.first("codes").alias("codes"), F.countDistinct("codes").alias("ids"),
-                   F.min("assigned_ds").alias("assigned_ds")))
-    _single_valued(merged, "ids", "item_idx",
-                   f"semantic_ids under rqvae_version={version}: item_idx {{}} has more than one ID",
-                   "`liger semantic_ids --mode assign --ds <that ds>`")
+    merged = history.groupBy("item_idx").agg(
+        F.first("codes").alias("codes"), F.countDistinct("codes").alias("ids"), F.min("assigned_ds").alias("assigned_ds")
+    )
+    _single_valued(
+        merged,
+        "ids",
+        "item_idx",
+        f"semantic_ids under rqvae_version={version}: item_idx {{}} has more than one ID",
+        "`liger semantic_ids --mode assign --ds <that ds>`",
+    )
     return merged.select("item_idx", "codes", "assigned_ds").toPandas().sort_values("item_idx", ignore_index=True)
 
 
@@ -48,8 +55,7 @@ def _every_partition(warehouse: Warehouse, table: str, version: str | None = Non
     if version is None:
         paths = [warehouse.path(table, ds) for ds in warehouse.partitions(table)]
     else:
-        paths = [warehouse.path(table, ds, version) for ds in warehouse.partitions(table)
-                 if warehouse.exists(table, ds, version)]
+        paths = [warehouse.path(table, ds, version) for ds in warehouse.partitions(table) if warehouse.exists(table, ds, version)]
     return warehouse.spark.read.parquet(*paths) if paths else None
 
 

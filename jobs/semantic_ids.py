@@ -47,14 +47,18 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
             raise DataError(f"item_embeddings for ds={ds} is empty: no catalog to train on")
         frame = frame.sort_values("item_idx")
         vectors = np.asarray(frame["embedding"].tolist(), dtype=np.float32)
-        model, report = train_rqvae(vectors, settings.rqvae,
-                                    on_eval=lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch))
+        model, report = train_rqvae(
+            vectors, settings.rqvae, on_eval=lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)
+        )
         version = register_rqvae(model, settings.rqvae)
         stats = _assign(settings, ds, warehouse, model, version, previous=None)
         for name, figure in rqvae_figures(report, stats.pop("codes"), settings.rqvae.codebook_size).items():
             tracking.log_figure(figure, f"plots/{name}.png")
-        stats.update(rqvae_version=version, train_seconds=round(report.seconds, 1),
-                     **{f"final_{k}": v for k, v in report.final_metrics.items()})
+        stats.update(
+            rqvae_version=version,
+            train_seconds=round(report.seconds, 1),
+            **{f"final_{k}": v for k, v in report.final_metrics.items()},
+        )
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
     return stats
 
@@ -86,8 +90,7 @@ def _upgrade_layout(warehouse: Warehouse) -> None:
         log.warning("semantic_ids/ds=%s moved into its rqvae_version folder (layout before versions)", moved)
 
 
-def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, version: str,
-            previous: pd.DataFrame | None) -> dict:
+def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, version: str, previous: pd.DataFrame | None) -> dict:
     """Encode items without an ID on the executors, then assign and commit the table."""
     spark = warehouse.spark
     embeddings = warehouse.read("item_embeddings", ds).select("item_idx", "embedding")
@@ -97,31 +100,44 @@ def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, ver
         todo = embeddings.join(known, "item_idx", "left_anti")
     blob = spark.sparkContext.broadcast(rqvae_to_bytes(model, settings.rqvae))
     parallelism = spark.sparkContext.defaultParallelism
-    encoded = (todo.repartition(parallelism)
-               .mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas())
+    encoded = todo.repartition(parallelism).mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas()
     blob.unpersist()
 
     current = [row.item_idx for row in embeddings.select("item_idx").collect()]
     item_idx, codes = codes_for_catalog(current, encoded, previous, settings.rqvae.levels)
     assigned = assign_semantic_ids(item_idx, codes, previous, settings.semantic_ids.max_collisions)
-    table = pd.DataFrame({
-        "item_idx": assigned["item_idx"].astype("int64"),
-        "codes": [list(map(int, c)) for c in assigned["codes"]],
-        "rqvae_version": version,
-        "assigned_ds": first_assigned(assigned["item_idx"].to_numpy(), previous, ds),
-    })
+    table = pd.DataFrame(
+        {
+            "item_idx": assigned["item_idx"].astype("int64"),
+            "codes": [list(map(int, c)) for c in assigned["codes"]],
+            "rqvae_version": version,
+            "assigned_ds": first_assigned(assigned["item_idx"].to_numpy(), previous, ds),
+        }
+    )
     warehouse.write(
         spark.createDataFrame(table, "item_idx long, codes array<int>, rqvae_version string, assigned_ds string"),
-        "semantic_ids", ds, version=version,
+        "semantic_ids",
+        ds,
+        version=version,
         validate=lambda staged: validate_frame(
-            "semantic_ids", semantic_id_summary(staged.toPandas()),
-            semantic_ids_suite(current, settings.rqvae.levels, settings.rqvae.codebook_size,
-                               settings.semantic_ids.max_collisions), settings.paths.state_dir))
+            "semantic_ids",
+            semantic_id_summary(staged.toPandas()),
+            semantic_ids_suite(
+                current, settings.rqvae.levels, settings.rqvae.codebook_size, settings.semantic_ids.max_collisions
+            ),
+            settings.paths.state_dir,
+        ),
+    )
     prefixes = np.asarray([c[: settings.rqvae.levels] for c in table["codes"]])
     metrics = quality_metrics(prefixes, settings.rqvae.codebook_size, recon_mse=float("nan"))
     metrics.pop("recon_mse")
-    return {"items": len(table), "new_items": len(encoded),
-            "max_collision_code": int(max(c[-1] for c in table["codes"])), **metrics, "codes": prefixes}
+    return {
+        "items": len(table),
+        "new_items": len(encoded),
+        "max_collision_code": int(max(c[-1] for c in table["codes"])),
+        **metrics,
+        "codes": prefixes,
+    }
 
 
 MODES = {"train": run_train, "assign": run_assign}
@@ -133,9 +149,13 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None, mode: st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=tuple(MODES), default="assign",
-                        help="train: a new RQ-VAE version and fresh IDs (retrain); assign: the champion's "
-                             "IDs, new items encoded (nightly; default)")
+    parser.add_argument(
+        "--mode",
+        choices=tuple(MODES),
+        default="assign",
+        help="train: a new RQ-VAE version and fresh IDs (retrain); assign: the champion's "
+        "IDs, new items encoded (nightly; default)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,8 +45,11 @@ def spark_session(settings: Settings) -> SparkSession:
     )
     if not launched_by_spark_submit():
         os.environ.update(driver_address_env(cfg.master, os.environ))
-        builder = (builder.master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
-                   .config("spark.driver.extraJavaOptions", UTC_JAVA_OPTIONS))
+        builder = (
+            builder.master(cfg.master)
+            .config("spark.driver.memory", cfg.driver_memory)
+            .config("spark.driver.extraJavaOptions", UTC_JAVA_OPTIONS)
+        )
     for key, value in cfg.conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -38,8 +38,7 @@ def checkpoint_dir(settings: Settings, ds: str, rqvae_version: str) -> Path:
     return Path(settings.paths.state_dir) / "checkpoints" / "recommender" / f"ds={ds}" / f"rqvae={rqvae_version}"
 
 
-def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: str,
-                  tracking_uri: str, run_id: str) -> dict:
+def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: str, tracking_uri: str, run_id: str) -> dict:
     """Runs in each DDP process: join the group, train, hand rank 0's result back."""
     import torch.distributed as dist
 
@@ -47,32 +46,45 @@ def _train_worker(settings: Settings, catalog: Catalog, split: Split, folder: st
     dist.init_process_group(backend)
     try:
         tracking.use_store(tracking_uri)
-        result = train(settings.model, settings.train, catalog, split, Path(folder),
-                       log=lambda metrics, step: tracking.log_metrics(metrics, step, run_id=run_id))
+        result = train(
+            settings.model,
+            settings.train,
+            catalog,
+            split,
+            Path(folder),
+            log=lambda metrics, step: tracking.log_metrics(metrics, step, run_id=run_id),
+        )
         return {"state": result.model.state_dict(), **_summary(result)}
     finally:
         dist.destroy_process_group()
 
 
 def _summary(result: TrainResult) -> dict:
-    return {"step": result.step, "best_metrics": result.best_metrics, "stopped_reason": result.stopped_reason,
-            "samples_per_second": result.samples_per_second, "seconds": result.seconds,
-            "start_step": result.start_step, "epochs": result.epochs, "history": result.history}
+    return {
+        "step": result.step,
+        "best_metrics": result.best_metrics,
+        "stopped_reason": result.stopped_reason,
+        "samples_per_second": result.samples_per_second,
+        "seconds": result.seconds,
+        "start_step": result.start_step,
+        "epochs": result.epochs,
+        "history": result.history,
+    }
 
 
-def _fit(settings: Settings, catalog: Catalog, split: Split, folder: Path, run_id: str
-         ) -> tuple[LigerModel, dict]:
+def _fit(settings: Settings, catalog: Catalog, split: Split, folder: Path, run_id: str) -> tuple[LigerModel, dict]:
     """Train in this process, or on ``train.processes`` DDP ranks via TorchDistributor."""
     if settings.train.processes == 1:
-        result = train(settings.model, settings.train, catalog, split, folder,
-                       log=lambda metrics, step: tracking.log_metrics(metrics, step))
+        result = train(
+            settings.model, settings.train, catalog, split, folder, log=lambda metrics, step: tracking.log_metrics(metrics, step)
+        )
         return result.model, _summary(result)
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    distributor = TorchDistributor(num_processes=settings.train.processes, local_mode=True,
-                                   use_gpu=settings.train.device.startswith("cuda"))
-    outcome = distributor.run(_train_worker, settings, catalog, split, str(folder),
-                              settings.tracking_uri, run_id)
+    distributor = TorchDistributor(
+        num_processes=settings.train.processes, local_mode=True, use_gpu=settings.train.device.startswith("cuda")
+    )
+    outcome = distributor.run(_train_worker, settings, catalog, split, str(folder), settings.tracking_uri, run_id)
     model = LigerModel(settings.model, catalog.code_sizes, catalog.text_dim, catalog.n_items)
     model.load_state_dict(outcome.pop("state"))
     return model, outcome
@@ -86,12 +98,16 @@ def _curve(history: list[dict], settings: Settings) -> list[dict]:
 
 def _calibrate(settings: Settings, model: LigerModel, split: Split, index: RetrievalIndex) -> tuple[Blend, dict]:
     """The hybrid blend chosen on validation, and its validation metrics as stage stats."""
-    blend, qualities = choose_blend(model.eval(), split.valid, index, beams=settings.train.beams,
-                                    cold_candidates=settings.train.cold_candidates,
-                                    cold_weight=settings.train.cold_weight)
+    blend, qualities = choose_blend(
+        model.eval(),
+        split.valid,
+        index,
+        beams=settings.train.beams,
+        cold_candidates=settings.train.cold_candidates,
+        cold_weight=settings.train.cold_weight,
+    )
     chosen = {f"blend_val_{key}": value for key, value in qualities[blend].finite().items()} if qualities else {}
-    log.info("hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s)", blend._asdict(),
-             len(qualities), chosen)
+    log.info("hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s)", blend._asdict(), len(qualities), chosen)
     return blend, chosen
 
 
@@ -103,26 +119,44 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         log_model_inputs(warehouse, ds, inputs.rqvae_version, "training")
         sequences = sequences_in_space(inputs.sequences["items"], inputs.space)
         split = build_split(sequences, settings.model.max_history, n_items=inputs.catalog.n_items)
-        model, summary = _fit(settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version),
-                              active.info.run_id)
+        model, summary = _fit(
+            settings, inputs.catalog, split, checkpoint_dir(settings, ds, inputs.rqvae_version), active.info.run_id
+        )
         index = RetrievalIndex.from_catalog(inputs.catalog, split.in_set)
         blend, chosen = _calibrate(settings, model, split, index)
-        recommender = Recommender(model.eval(), settings.model, inputs.catalog, inputs.space, split.in_set,
-                                  inputs.item_ids, {"rqvae_version": inputs.rqvae_version, "trained_ds": ds,
-                                                    "mode": settings.model.mode, **blend._asdict()})
+        recommender = Recommender(
+            model.eval(),
+            settings.model,
+            inputs.catalog,
+            inputs.space,
+            split.in_set,
+            inputs.item_ids,
+            {"rqvae_version": inputs.rqvae_version, "trained_ds": ds, "mode": settings.model.mode, **blend._asdict()},
+        )
         version = register_recommender(recommender)
-        tracking.log_params({"rqvae_version": inputs.rqvae_version, "recommender_version": version,
-                             "stopped_reason": summary["stopped_reason"]})
-        stats = {"recommender_version": version, "rqvae_version": inputs.rqvae_version,
-                 "train_examples": len(split.train), "in_set_items": int(split.in_set.sum()),
-                 "cold_items": int((~split.in_set).sum()), "steps": summary["step"],
-                 "resumed_from_step": summary["start_step"], "stopped_reason": summary["stopped_reason"],
-                 "samples_per_second": round(summary["samples_per_second"], 1),
-                 "train_seconds": round(summary["seconds"], 1), "epochs": round(summary["epochs"], 2),
-                 "cold_offset": str(blend.cold_offset), "generative_weight": blend.generative_weight,
-                 "dense_candidates": blend.dense_candidates, "cold_slot_cap": blend.cold_candidates, **chosen,
-                 "validation_curve": _curve(summary["history"], settings),
-                 **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()}}
+        tracking.log_params(
+            {"rqvae_version": inputs.rqvae_version, "recommender_version": version, "stopped_reason": summary["stopped_reason"]}
+        )
+        stats = {
+            "recommender_version": version,
+            "rqvae_version": inputs.rqvae_version,
+            "train_examples": len(split.train),
+            "in_set_items": int(split.in_set.sum()),
+            "cold_items": int((~split.in_set).sum()),
+            "steps": summary["step"],
+            "resumed_from_step": summary["start_step"],
+            "stopped_reason": summary["stopped_reason"],
+            "samples_per_second": round(summary["samples_per_second"], 1),
+            "train_seconds": round(summary["seconds"], 1),
+            "epochs": round(summary["epochs"], 2),
+            "cold_offset": str(blend.cold_offset),
+            "generative_weight": blend.generative_weight,
+            "dense_candidates": blend.dense_candidates,
+            "cold_slot_cap": blend.cold_candidates,
+            **chosen,
+            "validation_curve": _curve(summary["history"], settings),
+            **{tracking.metric_key(f"best_{k}"): v for k, v in summary["best_metrics"].items()},
+        }
         tracking.log_metrics({k: v for k, v in stats.items() if isinstance(v, (int, float))})
         curve = stats["validation_curve"]
         if curve:

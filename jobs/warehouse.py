@@ -61,7 +61,7 @@ class Warehouse:
         if not fs.exists(self._Path(path)):
             return []
         names = [status.getPath().getName() for status in fs.listStatus(self._Path(path))]
-        found = [n[len(key):] for n in names if n.startswith(key)]
+        found = [n[len(key) :] for n in names if n.startswith(key)]
         return sorted(found, key=lambda v: (len(v), v))  # registry versions are integers
 
     def partitions(self, table: str) -> list[str]:
@@ -71,7 +71,7 @@ class Warehouse:
         if not fs.exists(self._Path(path)):
             return []
         names = [status.getPath().getName() for status in fs.listStatus(self._Path(path))]
-        return sorted(n[len(PARTITION_PREFIX):] for n in names if n.startswith(PARTITION_PREFIX))
+        return sorted(n[len(PARTITION_PREFIX) :] for n in names if n.startswith(PARTITION_PREFIX))
 
     def nest_unversioned(self, table: str) -> list[str]:
         """Move the files of ds partitions written before ``table`` was partitioned by version

@@ -29,7 +29,8 @@ def env_name(dotted: str) -> str:
 
 
 def _dotted_key(name: str) -> str:
-    return name[len(ENV_PREFIX):].lower().replace("__", ".")
+    return name[len(ENV_PREFIX) :].lower().replace("__", ".")
+
 
 # A registered model version ("3") or alias ("champion"); `--set ...=3` parses as an int.
 ModelRef = Annotated[str, BeforeValidator(lambda value: str(value) if isinstance(value, int) else value)]
@@ -128,7 +129,7 @@ class SourceConfig(_Section):
     @field_validator("item_columns", "event_columns")
     @classmethod
     def _known_fields(cls, value: dict[str, str], info) -> dict[str, str]:
-        allowed = (ITEM_FIELD_NAMES if info.field_name == "item_columns" else EVENT_FIELD_NAMES)
+        allowed = ITEM_FIELD_NAMES if info.field_name == "item_columns" else EVENT_FIELD_NAMES
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise ValueError(f"unknown field(s) {unknown}; allowed: {list(allowed)}")
@@ -353,8 +354,7 @@ def load_settings(
         return Settings.model_validate(tree)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: "
-            + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+            f"{'.'.join(str(p) for p in err['loc'])}: " + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"])
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration ({path.name}): {problems}") from None

@@ -19,13 +19,21 @@ log = logging.getLogger("liger.progress")
 
 
 class Progress:
-    def __init__(self, what: str, total: int, unit: str, *, initial: int = 0, enabled: bool = True,
-                 budget_seconds: float = 0.0, every_seconds: float = EVERY_SECONDS) -> None:
+    def __init__(
+        self,
+        what: str,
+        total: int,
+        unit: str,
+        *,
+        initial: int = 0,
+        enabled: bool = True,
+        budget_seconds: float = 0.0,
+        every_seconds: float = EVERY_SECONDS,
+    ) -> None:
         """``budget_seconds`` caps the ETA when a time budget, not ``total``, ends the loop."""
         self.what, self.total, self.unit, self.initial = what, total, unit, initial
         self.enabled, self.budget, self.every = enabled, budget_seconds, every_seconds
-        self.bar = tqdm(total=total, initial=initial, desc=what, unit=unit,
-                        disable=not (enabled and sys.stderr.isatty()))
+        self.bar = tqdm(total=total, initial=initial, desc=what, unit=unit, disable=not (enabled and sys.stderr.isatty()))
         self.started = self.last = time.perf_counter()
         self.fields: dict[str, float | str | None] = {}
 
@@ -41,8 +49,7 @@ class Progress:
         if self.budget:
             eta = min(eta, max(0.0, self.budget - (now - self.started)))
         extra = "".join(f", {name.replace('_', ' ')} {_fmt(value)}" for name, value in self.fields.items())
-        log.info("%s %d/%d %ss, %.1f %ss/s, ETA %.0f s%s", self.what, done, self.total, self.unit, rate,
-                 self.unit, eta, extra)
+        log.info("%s %d/%d %ss, %.1f %ss/s, ETA %.0f s%s", self.what, done, self.total, self.unit, rate, self.unit, eta, extra)
         self.last = now
 
     def close(self) -> None:

@@ -23,23 +23,50 @@ ITEMS = [
 ]
 EVENTS = [
     ("user_id", "item_id", "timestamp"),
-    ("u1", "A1", "1300000000"), ("u1", "A2", "1300000000"), ("u1", "A4", "1300086400"),
-    ("u2", "A2", "1300000000"), ("u2", "A3", "1300172800"), ("u2", "A5", "1300172800"),
-    ("u3", "A4", "1310000000"), ("u3", "A1", "1310000000"), ("u3", "A5", "1320000000"),
+    ("u1", "A1", "1300000000"),
+    ("u1", "A2", "1300000000"),
+    ("u1", "A4", "1300086400"),
+    ("u2", "A2", "1300000000"),
+    ("u2", "A3", "1300172800"),
+    ("u2", "A5", "1300172800"),
+    ("u3", "A4", "1310000000"),
+    ("u3", "A1", "1310000000"),
+    ("u3", "A5", "1320000000"),
 ]
 
 
 # An RQ-VAE small enough for a five-item catalog: 2 levels x 4 codes + collision code.
-SMALL_RQVAE = ["rqvae.hidden_dims=[32]", "rqvae.latent_dim=8", "rqvae.levels=2", "rqvae.codebook_size=4",
-               "rqvae.epochs=30", "rqvae.batch_size=8", "rqvae.eval_every=10", "rqvae.reseed_every=5",
-               "semantic_ids.max_collisions=8"]
+SMALL_RQVAE = [
+    "rqvae.hidden_dims=[32]",
+    "rqvae.latent_dim=8",
+    "rqvae.levels=2",
+    "rqvae.codebook_size=4",
+    "rqvae.epochs=30",
+    "rqvae.batch_size=8",
+    "rqvae.eval_every=10",
+    "rqvae.reseed_every=5",
+    "semantic_ids.max_collisions=8",
+]
 
 
 # A tiny model and training budget for job tests on the five-item catalog.
-TINY_MODEL = ["model.d_model=16", "model.heads=2", "model.encoder_layers=1", "model.decoder_layers=1",
-              "model.ff_dim=32", "train.batch_size=4", "train.max_steps=6", "train.warmup_fraction=0.05",
-              "train.eval_every=3", "train.checkpoint_every=3", "train.beams=4", "train.time_budget_minutes=0",
-              "evaluate.beam_sweep=[4, 5]", "evaluate.baseline_floor=false", "recommend.k=2"]
+TINY_MODEL = [
+    "model.d_model=16",
+    "model.heads=2",
+    "model.encoder_layers=1",
+    "model.decoder_layers=1",
+    "model.ff_dim=32",
+    "train.batch_size=4",
+    "train.max_steps=6",
+    "train.warmup_fraction=0.05",
+    "train.eval_every=3",
+    "train.checkpoint_every=3",
+    "train.beams=4",
+    "train.time_budget_minutes=0",
+    "evaluate.beam_sweep=[4, 5]",
+    "evaluate.baseline_floor=false",
+    "recommend.k=2",
+]
 # Five events per user, so every user has training examples; A3 and A5 occur only as
 # validation/test targets, which makes them cold-start items.
 SEQUENCES = {"u1": "A1 A2 A4 A5 A3", "u2": "A2 A4 A1 A2 A5", "u3": "A4 A1 A2 A4 A5", "u4": "A1 A4 A2 A1 A4"}
@@ -62,8 +89,9 @@ def tiny_source(tmp_path: Path) -> Path:
 
 def write_trainable_source(folder: Path) -> Path:
     """The tiny catalog with the SEQUENCES events (one day apart) in ``folder``."""
-    rows = [(user, item, str(1300000000 + 86400 * n)) for user, items in SEQUENCES.items()
-            for n, item in enumerate(items.split())]
+    rows = [
+        (user, item, str(1300000000 + 86400 * n)) for user, items in SEQUENCES.items() for n, item in enumerate(items.split())
+    ]
     write_tsv(folder / "items.tsv", ITEMS)
     write_tsv(folder / "events.tsv", [EVENTS[0], *rows])
     return folder

@@ -31,22 +31,16 @@ class Catalog:
         if not np.issubdtype(sid.dtype, np.integer):
             raise DataError(f"sid must hold integers, got dtype {sid.dtype}")
         if text.ndim != 2 or text.shape[0] != sid.shape[0] or text.shape[1] == 0:
-            raise DataError(
-                f"text must be [items={sid.shape[0]}, dim] to match sid, got shape {text.shape}"
-            )
+            raise DataError(f"text must be [items={sid.shape[0]}, dim] to match sid, got shape {text.shape}")
         if not np.issubdtype(text.dtype, np.number):
             raise DataError(f"text must be numeric, got dtype {text.dtype}")
         code_sizes = tuple(int(s) for s in self.code_sizes)
         if len(code_sizes) != sid.shape[1] or min(code_sizes) < 1:
-            raise DataError(
-                f"code_sizes {code_sizes} must give one positive size per sid column "
-                f"({sid.shape[1]} columns)"
-            )
+            raise DataError(f"code_sizes {code_sizes} must give one positive size per sid column ({sid.shape[1]} columns)")
         bad_text = ~np.isfinite(text).all(1)
         if bad_text.any():
             raise DataError(
-                f"text embeddings contain NaN/inf for {int(bad_text.sum())} items "
-                f"(first item_idx {int(bad_text.argmax())})"
+                f"text embeddings contain NaN/inf for {int(bad_text.sum())} items (first item_idx {int(bad_text.argmax())})"
             )
         for c, size in enumerate(code_sizes):
             out = (sid[:, c] < 0) | (sid[:, c] >= size)

@@ -63,9 +63,7 @@ def download(
             break
         except _Failure as exc:
             if not exc.retry or attempt == retries:
-                raise DataError(
-                    f"could not download {url}: {exc}; place the file at {dest} manually"
-                ) from None
+                raise DataError(f"could not download {url}: {exc}; place the file at {dest} manually") from None
             time.sleep(_BACKOFF_S * (attempt + 1))
 
     _verify(url, part, total, expected_size, sha256)
@@ -114,15 +112,18 @@ def _fetch(url: str, part: Path, label: str, timeout: float, progress: bool) -> 
             total = int(length) if length and length.isdigit() else None
         written = offset
         try:
-            with open(part, mode) as out, tqdm(
-                total=total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=label,
-                disable=not progress,
-            ) as bar:
+            with (
+                open(part, mode) as out,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=label,
+                    disable=not progress,
+                ) as bar,
+            ):
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
@@ -143,9 +144,7 @@ def _resume_total(content_range: str | None, offset: int, part: Path) -> int | N
     return None if match.group(3) == "*" else int(match.group(3))
 
 
-def _verify(
-    url: str, part: Path, total: int | None, expected_size: int | None, sha256: str | None
-) -> None:
+def _verify(url: str, part: Path, total: int | None, expected_size: int | None, sha256: str | None) -> None:
     """Reject a finished ``.part`` whose size or checksum is wrong, deleting it."""
     size = part.stat().st_size
     problems = []

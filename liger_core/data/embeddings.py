@@ -107,8 +107,13 @@ def encode_texts(encoder, texts: list[str], batch_size: int, dtype=None) -> np.n
     precision = torch.autocast(encoder.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     with precision:
         for start in range(0, len(texts), chunk):
-            vectors = encoder.encode([texts[i] for i in order[start:start + chunk]], batch_size=batch_size,
-                                     normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
+            vectors = encoder.encode(
+                [texts[i] for i in order[start : start + chunk]],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
             vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)  # unit norm in float32
             parts.append(vectors.cpu().numpy())
             progress.update(min(start + chunk, len(texts)))
@@ -120,8 +125,9 @@ def encode_texts(encoder, texts: list[str], batch_size: int, dtype=None) -> np.n
     return out
 
 
-def embed_frames(frames: Iterable[pd.DataFrame], name: str, device: str, batch_size: int,
-                 threads: int, precision: str = "auto") -> Iterator[pd.DataFrame]:
+def embed_frames(
+    frames: Iterable[pd.DataFrame], name: str, device: str, batch_size: int, threads: int, precision: str = "auto"
+) -> Iterator[pd.DataFrame]:
     """Map frames of (item_idx, text_hash, text) to ``item_embeddings`` rows (mapInPandas body)."""
     encoder = load_encoder(name, device, threads)
     label, dtype = model_label(name), autocast_dtype(precision, device)
@@ -129,9 +135,11 @@ def embed_frames(frames: Iterable[pd.DataFrame], name: str, device: str, batch_s
         if frame.empty:
             continue
         vectors = encode_texts(encoder, frame["text"].tolist(), batch_size, dtype)
-        yield pd.DataFrame({
-            "item_idx": frame["item_idx"].to_numpy(),
-            "text_hash": frame["text_hash"].to_numpy(),
-            "model": label,
-            "embedding": list(vectors),
-        })
+        yield pd.DataFrame(
+            {
+                "item_idx": frame["item_idx"].to_numpy(),
+                "text_hash": frame["text_hash"].to_numpy(),
+                "model": label,
+                "embedding": list(vectors),
+            }
+        )

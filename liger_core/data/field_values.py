@@ -26,8 +26,9 @@ def timestamp_unit(raw: pd.Series, configured: str) -> str:
     return next((unit for unit, smallest in _UNIT_FROM if median >= smallest), "s")
 
 
-def parse_timestamps(raw: pd.Series, min_ts: pd.Timestamp, max_ts: pd.Timestamp, unit: str = "s"
-                     ) -> tuple[pd.Series, pd.Series, pd.Series]:
+def parse_timestamps(
+    raw: pd.Series, min_ts: pd.Timestamp, max_ts: pd.Timestamp, unit: str = "s"
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(ts in UTC, unparseable mask, out-of-range mask). Numbers are epoch ``unit``s; text is ISO-8601."""
     text = raw.astype("string").str.strip()
     seconds = pd.to_numeric(text, errors="coerce") / UNIT_SCALE[unit]

@@ -65,9 +65,11 @@ class IngestResult:
 
     def quarantine_counts(self) -> dict[str, int]:
         """``<table>.<reason>`` -> rows, for logs and MLflow metrics."""
-        return {f"{table}.{reason}": int(n)
-                for table, frame in self.quarantine.items()
-                for reason, n in frame["reason"].value_counts().sort_index().items()}
+        return {
+            f"{table}.{reason}": int(n)
+            for table, frame in self.quarantine.items()
+            for reason, n in frame["reason"].value_counts().sort_index().items()
+        }
 
 
 def source_format(cfg: SourceConfig, paths: PathsConfig) -> str:
@@ -78,8 +80,12 @@ def source_format(cfg: SourceConfig, paths: PathsConfig) -> str:
     events = Path(paths.resolve(cfg.path)) / cfg.events_file
     if events.is_file():
         return "tabular"
-    log.warning("source.format=auto: %s does not exist, so the McAuley %s files are used instead "
-                "(downloaded when missing); set source.format=tabular to fail instead", events, cfg.category)
+    log.warning(
+        "source.format=auto: %s does not exist, so the McAuley %s files are used instead "
+        "(downloaded when missing); set source.format=tabular to fail instead",
+        events,
+        cfg.category,
+    )
     return "mcauley"
 
 
@@ -107,8 +113,9 @@ def load_source(cfg: SourceConfig, paths: PathsConfig) -> RawSource:
 def _load_tabular(cfg: SourceConfig, base: Path) -> RawSource:
     def read(file: str, mapping: dict[str, str], fields: tuple[str, ...], required: tuple[str, ...], key: str):
         columns = {name: mapping.get(name, name) for name in fields}
-        table = read_records(base / file, tuple(columns[name] for name in required), cfg.fallback_encoding,
-                             cfg.file_format, cfg.delimiter)
+        table = read_records(
+            base / file, tuple(columns[name] for name in required), cfg.fallback_encoding, cfg.file_format, cfg.delimiter
+        )
         picked = {"line_no": table.records["line_no"]}
         for name, column in columns.items():
             if column in table.records.columns:
@@ -133,7 +140,8 @@ def _load_mcauley(cfg: SourceConfig, download_dir: Path) -> RawSource:
     events, event_rejects = mcauley.read_reviews(reviews_path)
     items, item_rejects = mcauley.read_meta(meta_path)
     return RawSource(
-        items=items, events=events,
+        items=items,
+        events=events,
         rejects={"items": item_rejects, "interactions": event_rejects},
         files={"items": str(meta_path), "interactions": str(reviews_path)},
     )
@@ -152,8 +160,7 @@ def ds_end(ds: str) -> pd.Timestamp:
     return _ts_bound(ds) + pd.Timedelta(days=1)
 
 
-def ingest(raw: RawSource, cfg: SourceConfig, ds: str | None = None, now: datetime | None = None
-           ) -> IngestResult:
+def ingest(raw: RawSource, cfg: SourceConfig, ds: str | None = None, now: datetime | None = None) -> IngestResult:
     """Validate raw records; every input record ends up accepted or quarantined. With ``ds``,
     events after the end of that day are ``after_ds`` (a backfill never sees the future)."""
     now = now or datetime.now(timezone.utc)
@@ -161,20 +168,26 @@ def ingest(raw: RawSource, cfg: SourceConfig, ds: str | None = None, now: dateti
     max_ts = _ts_bound(cfg.max_ts) if cfg.max_ts else pd.Timestamp(now + timedelta(days=1))
     items, item_rejects, price_notes = _clean_items(raw.items, cfg.max_field_chars)
     unit = timestamp_unit(raw.events["timestamp"], cfg.timestamp_unit)
-    events, event_rejects = _clean_events(raw.events, set(items["item_id"]), cfg.max_field_chars,
-                                          (min_ts, max_ts, ds_end(ds) if ds else None), unit)
+    events, event_rejects = _clean_events(
+        raw.events, set(items["item_id"]), cfg.max_field_chars, (min_ts, max_ts, ds_end(ds) if ds else None), unit
+    )
     if cfg.kcore:
         events, dropped = _kcore(events, cfg.kcore)
         event_rejects.append(_rows_to_rejects(dropped, "kcore", EVENT_FIELDS))
     tables = ("items", "interactions")
     result = IngestResult(
-        items=items, events=events, timestamp_unit=unit,
-        quarantine={"items": _concat_rejects([raw.rejects["items"], *item_rejects]),
-                    "interactions": _concat_rejects([raw.rejects["interactions"], *event_rejects])},
-        read={"items": len(raw.items) + len(raw.rejects["items"]),
-              "interactions": len(raw.events) + len(raw.rejects["interactions"])},
-        notes={t: _concat_notes([raw.notes.get(t, notes_frame([])), *([price_notes] if t == "items" else [])])
-               for t in tables},
+        items=items,
+        events=events,
+        timestamp_unit=unit,
+        quarantine={
+            "items": _concat_rejects([raw.rejects["items"], *item_rejects]),
+            "interactions": _concat_rejects([raw.rejects["interactions"], *event_rejects]),
+        },
+        read={
+            "items": len(raw.items) + len(raw.rejects["items"]),
+            "interactions": len(raw.events) + len(raw.rejects["interactions"]),
+        },
+        notes={t: _concat_notes([raw.notes.get(t, notes_frame([])), *([price_notes] if t == "items" else [])]) for t in tables},
     )
     _check_accounting(result)
     if items.empty:
@@ -188,8 +201,10 @@ def _check_accounting(result: IngestResult) -> None:
     accepted = {"items": len(result.items), "interactions": len(result.events)}
     for table, read in result.read.items():
         if read != accepted[table] + len(result.quarantine[table]):
-            raise DataError(f"{table}: {read} rows read but {accepted[table]} accepted + "
-                            f"{len(result.quarantine[table])} quarantined; ingest lost rows")
+            raise DataError(
+                f"{table}: {read} rows read but {accepted[table]} accepted + "
+                f"{len(result.quarantine[table])} quarantined; ingest lost rows"
+            )
 
 
 def _check_quarantine_rate(result: IngestResult, ceiling: float) -> None:
@@ -199,8 +214,10 @@ def _check_quarantine_rate(result: IngestResult, ceiling: float) -> None:
         read = result.read[table]
         if read and len(defects) / read > ceiling:
             top = ", ".join(f"{reason} {n}" for reason, n in defects["reason"].value_counts().head(3).items())
-            raise DataError(f"{table}: {len(defects)} of {read} rows ({len(defects) / read:.1%}) are defective "
-                            f"({top}), above source.max_quarantine_rate={ceiling}; nothing was written")
+            raise DataError(
+                f"{table}: {len(defects)} of {read} rows ({len(defects) / read:.1%}) are defective "
+                f"({top}), above source.max_quarantine_rate={ceiling}; nothing was written"
+            )
 
 
 def _strip(series: pd.Series) -> pd.Series:
@@ -215,8 +232,7 @@ def _oversize(frame: pd.DataFrame, columns: tuple[str, ...], limit: int) -> pd.S
     return mask
 
 
-def _split(frame: pd.DataFrame, mask: pd.Series, reason: str, fields: tuple[str, ...],
-           sink: list[pd.DataFrame]) -> pd.DataFrame:
+def _split(frame: pd.DataFrame, mask: pd.Series, reason: str, fields: tuple[str, ...], sink: list[pd.DataFrame]) -> pd.DataFrame:
     """Move rows where ``mask`` holds into ``sink`` with ``reason``; return the rest."""
     mask = mask.fillna(False).astype(bool)
     if mask.any():
@@ -227,17 +243,22 @@ def _split(frame: pd.DataFrame, mask: pd.Series, reason: str, fields: tuple[str,
 def _rows_to_rejects(rows: pd.DataFrame, reason: str, fields: tuple[str, ...]) -> pd.DataFrame:
     present = [f for f in fields if f in rows.columns]
     raw = rows[present].astype("string").fillna("").agg("\t".join, axis=1) if len(rows) else []
-    return pd.DataFrame({
-        "line_no": rows["line_no"].astype("int64").to_numpy(),
-        "reason": pd.Series([reason] * len(rows), dtype="string"),
-        "raw": pd.Series(raw, dtype="string").str.slice(0, RAW_LIMIT).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "line_no": rows["line_no"].astype("int64").to_numpy(),
+            "reason": pd.Series([reason] * len(rows), dtype="string"),
+            "raw": pd.Series(raw, dtype="string").str.slice(0, RAW_LIMIT).to_numpy(),
+        }
+    )
 
 
 def _concat_notes(parts: list[pd.DataFrame]) -> pd.DataFrame:
     merged = pd.concat([notes_frame([]), *[p for p in parts if len(p)]], ignore_index=True)
-    return merged.sort_values("line_no", kind="stable").reset_index(drop=True).astype(
-        {"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
+    return (
+        merged.sort_values("line_no", kind="stable")
+        .reset_index(drop=True)
+        .astype({"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
+    )
 
 
 def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -248,8 +269,7 @@ def _concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return merged.reset_index(drop=True).astype({"line_no": "int64", "reason": "string", "raw": "string"})
 
 
-def _clean_items(items: pd.DataFrame, max_chars: int
-                 ) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
+def _clean_items(items: pd.DataFrame, max_chars: int) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
     rejects: list[pd.DataFrame] = []
     items = items.copy()
     items["item_id"] = _strip(items["item_id"])
@@ -258,15 +278,16 @@ def _clean_items(items: pd.DataFrame, max_chars: int
     items = _split(items, items["item_id"].duplicated(), "duplicate_item", ITEM_FIELDS, rejects)
     items, price_notes = _null_invalid_prices(items)
     fields = [f for f in TEXT_FIELDS if f in items.columns]
-    texts = [render_item_text(**dict(zip(fields, values)))
-             for values in items[fields].astype(object).itertuples(index=False, name=None)]
+    texts = [
+        render_item_text(**dict(zip(fields, values)))
+        for values in items[fields].astype(object).itertuples(index=False, name=None)
+    ]
     items = items.assign(text=pd.Series(texts, index=items.index, dtype="string"))
     items = _split(items, items["text"].eq(""), "empty_text", ITEM_FIELDS, rejects)
     for name in TEXT_FIELDS:
         items[name] = _strip(items[name]) if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
     items["text_hash"] = items["text"].map(text_hash).astype("string")
-    return (items[["line_no", "item_id", *TEXT_FIELDS, "text", "text_hash"]].reset_index(drop=True), rejects,
-            price_notes)
+    return (items[["line_no", "item_id", *TEXT_FIELDS, "text", "text_hash"]].reset_index(drop=True), rejects, price_notes)
 
 
 def _null_invalid_prices(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,24 +295,30 @@ def _null_invalid_prices(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     if "price" not in items:
         return items, notes_frame([])
     bad = invalid_prices(items["price"])
-    notes = notes_frame([(int(n), "price", "invalid_price", str(v)[:RAW_LIMIT])
-                         for n, v in zip(items.loc[bad, "line_no"], items.loc[bad, "price"])])
+    notes = notes_frame(
+        [
+            (int(n), "price", "invalid_price", str(v)[:RAW_LIMIT])
+            for n, v in zip(items.loc[bad, "line_no"], items.loc[bad, "price"])
+        ]
+    )
     return items.assign(price=items["price"].astype("string").mask(bad)), notes
 
 
-def _clean_events(events: pd.DataFrame, known_items: set[str], max_chars: int,
-                  window: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None], unit: str
-                  ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+def _clean_events(
+    events: pd.DataFrame,
+    known_items: set[str],
+    max_chars: int,
+    window: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None],
+    unit: str,
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """``window``: (earliest, latest plausible timestamp, end of the run's ds or None)."""
     min_ts, max_ts, end_of_ds = window
     rejects: list[pd.DataFrame] = []
     events = events.copy()
     events["user_id"] = _strip(events["user_id"])
     events["item_id"] = _strip(events["item_id"])
-    events = _split(events, events["user_id"].isna() | events["item_id"].isna(), "missing_id",
-                    EVENT_FIELDS, rejects)
-    events = _split(events, _oversize(events, EVENT_FIELDS, max_chars), "oversize_field",
-                    EVENT_FIELDS, rejects)
+    events = _split(events, events["user_id"].isna() | events["item_id"].isna(), "missing_id", EVENT_FIELDS, rejects)
+    events = _split(events, _oversize(events, EVENT_FIELDS, max_chars), "oversize_field", EVENT_FIELDS, rejects)
     ts, unparseable, out_of_range = parse_timestamps(events["timestamp"], min_ts, max_ts, unit)
     events = events.assign(ts=ts)
     events = _split(events, unparseable, "unparseable_timestamp", EVENT_FIELDS, rejects)
@@ -299,8 +326,7 @@ def _clean_events(events: pd.DataFrame, known_items: set[str], max_chars: int,
     if end_of_ds is not None:
         events = _split(events, events["ts"] >= end_of_ds, "after_ds", EVENT_FIELDS, rejects)
     events = _split(events, ~events["item_id"].isin(known_items), "unknown_item", EVENT_FIELDS, rejects)
-    events = _split(events, events.duplicated(["user_id", "item_id", "ts"]), "duplicate_event",
-                    EVENT_FIELDS, rejects)
+    events = _split(events, events.duplicated(["user_id", "item_id", "ts"]), "duplicate_event", EVENT_FIELDS, rejects)
     events = events.assign(event_seq=events["line_no"].astype("int64"))
     return events[["line_no", "user_id", "item_id", "timestamp", "ts", "event_seq"]].reset_index(drop=True), rejects
 

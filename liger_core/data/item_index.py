@@ -14,9 +14,9 @@ REGISTRY_COLUMNS = ["item_id", "item_idx", "first_seen_ds"]
 
 
 def empty_registry() -> pd.DataFrame:
-    return pd.DataFrame({"item_id": pd.Series(dtype="string"),
-                         "item_idx": pd.Series(dtype="int64"),
-                         "first_seen_ds": pd.Series(dtype="string")})
+    return pd.DataFrame(
+        {"item_id": pd.Series(dtype="string"), "item_idx": pd.Series(dtype="int64"), "first_seen_ds": pd.Series(dtype="string")}
+    )
 
 
 def extend_registry(registry: pd.DataFrame | None, item_ids: pd.Series, ds: str) -> pd.DataFrame:
@@ -27,12 +27,15 @@ def extend_registry(registry: pd.DataFrame | None, item_ids: pd.Series, ds: str)
     known = set(registry["item_id"].tolist())
     new_ids = pd.unique(item_ids[~item_ids.isin(known)])
     start = int(registry["item_idx"].max()) + 1 if len(registry) else 0
-    added = pd.DataFrame({
-        "item_id": pd.Series(new_ids, dtype="string"),
-        "item_idx": pd.Series(range(start, start + len(new_ids)), dtype="int64"),
-        "first_seen_ds": pd.Series([ds] * len(new_ids), dtype="string"),
-    })
+    added = pd.DataFrame(
+        {
+            "item_id": pd.Series(new_ids, dtype="string"),
+            "item_idx": pd.Series(range(start, start + len(new_ids)), dtype="int64"),
+            "first_seen_ds": pd.Series([ds] * len(new_ids), dtype="string"),
+        }
+    )
     if registry.empty:
         return added.reset_index(drop=True)
     return pd.concat([registry, added], ignore_index=True).astype(
-        {"item_id": "string", "item_idx": "int64", "first_seen_ds": "string"})
+        {"item_id": "string", "item_idx": "int64", "first_seen_ds": "string"}
+    )

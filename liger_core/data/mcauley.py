@@ -40,9 +40,7 @@ class _Reject(Exception):
 def mcauley_urls(category: str, base_url: str) -> tuple[str, str]:
     """(reviews URL, meta URL) for a category such as ``"Beauty"`` or ``"Toys_and_Games"``."""
     if not _CATEGORY.fullmatch(category):
-        raise ConfigError(
-            f"McAuley category {category!r} must be a file-name token like 'Sports_and_Outdoors'"
-        )
+        raise ConfigError(f"McAuley category {category!r} must be a file-name token like 'Sports_and_Outdoors'")
     base = base_url.rstrip("/")
     return f"{base}/reviews_{category}_5.json.gz", f"{base}/meta_{category}.json.gz"
 
@@ -156,8 +154,9 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 if line:
                     yield line_no, line
     except FileNotFoundError:
-        raise DataError(f"{path} does not exist; run `liger ingest --set source.format=mcauley` "
-                        "(it downloads them) first") from None
+        raise DataError(
+            f"{path} does not exist; run `liger ingest --set source.format=mcauley` (it downloads them) first"
+        ) from None
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile and zlib.error are OSError/EOFError
         raise DataError(f"cannot read {path} ({exc}); delete it and download it again") from None
 

@@ -34,7 +34,7 @@ def pad_histories(histories: Sequence[np.ndarray], max_history: int) -> np.ndarr
     width = max((len(h) for h in cut), default=0)
     out = np.full((len(cut), width), PAD, dtype=np.int64)
     for row, h in enumerate(cut):
-        out[row, width - len(h):] = h
+        out[row, width - len(h) :] = h
     return out
 
 
@@ -90,8 +90,7 @@ class Examples:
         return last.astype(np.int64)
 
     def subset(self, rows: np.ndarray) -> Examples:
-        return Examples(self.items, self.offsets, self.users[rows], self.positions[rows],
-                        self.is_cold[rows])
+        return Examples(self.items, self.offsets, self.users[rows], self.positions[rows], self.is_cold[rows])
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,7 @@ class Split:
         return self.items[self.offsets[user] : self.offsets[user + 1]]
 
 
-def build_split(
-    sequences: Sequence[np.ndarray], max_len: int = 20, n_items: int | None = None
-) -> Split:
+def build_split(sequences: Sequence[np.ndarray], max_len: int = 20, n_items: int | None = None) -> Split:
     """Split per the protocol; user u is ``sequences[u]``. ``n_items`` sizes ``in_set``
     (default: largest item_idx + 1; pass the catalog size so that cold items fit)."""
     if max_len < 3:
@@ -130,8 +127,7 @@ def build_split(
     for u, seq in enumerate(sequences):
         seq = np.asarray(seq)
         if seq.ndim != 1 or (seq.size and not np.issubdtype(seq.dtype, np.integer)):
-            raise DataError(
-                f"sequence of user {u} must be a 1-D integer array, got {seq.dtype}{seq.shape}")
+            raise DataError(f"sequence of user {u} must be a 1-D integer array, got {seq.dtype}{seq.shape}")
         cut.append(seq[-max_len:].astype(np.int64))
     lengths = np.array([len(s) for s in cut], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -37,14 +37,14 @@ def make_synthetic(
     """(catalog, sequences); ``seq_len`` is an inclusive range of sequence lengths and
     ``cold_share`` the fraction of users whose last item is a cold item."""
     if codebook < n_clusters:
-        raise DataError(
-            f"codebook ({codebook}) must be >= n_clusters ({n_clusters}): code 1 is the cluster")
+        raise DataError(f"codebook ({codebook}) must be >= n_clusters ({n_clusters}): code 1 is the cluster")
     if seq_len[0] < 1 or seq_len[1] < seq_len[0]:
         raise DataError(f"seq_len must be a range (low >= 1, high >= low), got {seq_len}")
     rng = np.random.default_rng(seed)
     warm = n_clusters * items_per_cluster
-    cluster = np.concatenate([np.repeat(np.arange(n_clusters), items_per_cluster),
-                              np.repeat(np.arange(n_clusters), cold_per_cluster)])
+    cluster = np.concatenate(
+        [np.repeat(np.arange(n_clusters), items_per_cluster), np.repeat(np.arange(n_clusters), cold_per_cluster)]
+    )
 
     centres = rng.normal(size=(n_clusters, text_dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)

@@ -55,8 +55,13 @@ def notes_frame(rows: list[tuple[int, str, str, str]]) -> pd.DataFrame:
     return frame.astype({"line_no": "int64", "field": "string", "reason": "string", "raw": "string"})
 
 
-def read_records(path: Path, required: tuple[str, ...], fallback_encoding: str | None = None,
-                 file_format: str = "auto", delimiter: str | None = None) -> TableRead:
+def read_records(
+    path: Path,
+    required: tuple[str, ...],
+    fallback_encoding: str | None = None,
+    file_format: str = "auto",
+    delimiter: str | None = None,
+) -> TableRead:
     """Read a table file: ``file_format`` auto (by extension), delimited or parquet; ``delimiter``
     None means by extension. Missing required columns, duplicate header names and unreadable
     files are DataErrors that name the file."""
@@ -71,8 +76,10 @@ def read_records(path: Path, required: tuple[str, ...], fallback_encoding: str |
     elif file_format == "delimited" and (delimiter or suffix in _DELIMITERS):
         result = _read_delimited(path, delimiter or _DELIMITERS[suffix], fallback_encoding)
     else:
-        raise DataError(f"{path}: cannot tell the format from '{path.suffix}' (use .tsv, .csv, .tsv.gz, .csv.gz or "
-                        ".parquet, or set source.file_format and source.delimiter)")
+        raise DataError(
+            f"{path}: cannot tell the format from '{path.suffix}' (use .tsv, .csv, .tsv.gz, .csv.gz or "
+            ".parquet, or set source.file_format and source.delimiter)"
+        )
     columns = [c for c in result.records.columns if c != "line_no"]
     missing = [c for c in required if c not in columns]
     if missing:
@@ -151,8 +158,9 @@ def _read_delimited(path: Path, delimiter: str, fallback: str | None) -> TableRe
     return TableRead(frame, rejects_frame(rejects), notes_frame(notes))
 
 
-def _quoted_newlines(text: str, lines: list[bytes], index: int, delimiter: str, width: int,
-                     fallback: str | None) -> tuple[str, list[str], int] | None:
+def _quoted_newlines(
+    text: str, lines: list[bytes], index: int, delimiter: str, width: int, fallback: str | None
+) -> tuple[str, list[str], int] | None:
     """A quoted field may hold line breaks: join the following lines while none of them is a
     record of its own, up to ``MAX_RECORD_LINES``. Returns (text, fields, next index), or None
     when the quote never closes (then only the opening line is lost, as ``unbalanced_quote``)."""

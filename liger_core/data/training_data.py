@@ -35,21 +35,23 @@ def code_sizes(rqvae: RQVAEConfig, semantic_ids: SemanticIdConfig) -> tuple[int,
     return (rqvae.codebook_size,) * rqvae.levels + (semantic_ids.max_collisions,)
 
 
-def build_catalog(sids: pd.DataFrame, embeddings: pd.DataFrame, sizes: tuple[int, ...]
-                  ) -> tuple[Catalog, ItemSpace]:
+def build_catalog(sids: pd.DataFrame, embeddings: pd.DataFrame, sizes: tuple[int, ...]) -> tuple[Catalog, ItemSpace]:
     """Join ``semantic_ids`` (item_idx, codes) with ``item_embeddings`` (item_idx, embedding)."""
-    merged = sids[["item_idx", "codes"]].merge(embeddings[["item_idx", "embedding"]], on="item_idx",
-                                               how="outer", indicator=True)
+    merged = sids[["item_idx", "codes"]].merge(embeddings[["item_idx", "embedding"]], on="item_idx", how="outer", indicator=True)
     missing = merged[merged["_merge"] != "both"]
     if len(missing):
         side = {"left_only": "an embedding", "right_only": "a semantic ID"}
-        raise DataError(f"{len(missing)} items lack {side[missing['_merge'].iloc[0]]} "
-                        f"(first item_idx {int(missing['item_idx'].iloc[0])}); "
-                        "rerun `liger embed_items` and `liger semantic_ids` for this ds")
+        raise DataError(
+            f"{len(missing)} items lack {side[missing['_merge'].iloc[0]]} "
+            f"(first item_idx {int(missing['item_idx'].iloc[0])}); "
+            "rerun `liger embed_items` and `liger semantic_ids` for this ds"
+        )
     merged = merged.sort_values("item_idx")
-    catalog = Catalog(sid=np.asarray(merged["codes"].tolist(), dtype=np.int64),
-                      text=np.asarray(merged["embedding"].tolist(), dtype=np.float32),
-                      code_sizes=sizes)
+    catalog = Catalog(
+        sid=np.asarray(merged["codes"].tolist(), dtype=np.int64),
+        text=np.asarray(merged["embedding"].tolist(), dtype=np.float32),
+        code_sizes=sizes,
+    )
     return catalog, ItemSpace(merged["item_idx"].to_numpy(dtype=np.int64))
 
 
@@ -59,7 +61,8 @@ def sequences_in_space(items: pd.Series, space: ItemSpace) -> list[np.ndarray]:
     for history in items:
         pos = space.positions(np.asarray(history, dtype=np.int64))
         if (pos < 0).any():
-            raise DataError(f"a user sequence references item_idx {int(np.asarray(history)[pos < 0][0])} "
-                            "that has no semantic ID / embedding")
+            raise DataError(
+                f"a user sequence references item_idx {int(np.asarray(history)[pos < 0][0])} that has no semantic ID / embedding"
+            )
         out.append(pos)
     return out

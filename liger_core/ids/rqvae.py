@@ -35,9 +35,7 @@ ENCODE_BATCH = 16_384
 
 def squared_distances(x: Tensor, centers: Tensor) -> Tensor:
     """[N, K] squared L2 distances, via one matmul instead of an [N, K, D] difference."""
-    return torch.addmm(
-        x.pow(2).sum(1, keepdim=True) + centers.pow(2).sum(1), x, centers.T, alpha=-2.0
-    )
+    return torch.addmm(x.pow(2).sum(1, keepdim=True) + centers.pow(2).sum(1), x, centers.T, alpha=-2.0)
 
 
 def kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator) -> Tensor:
@@ -79,9 +77,7 @@ class ResidualQuantizer(nn.Module):
         self.levels, self.codebook_size, self.beta = levels, codebook_size, beta
         self.codebooks = nn.Parameter(torch.randn(levels, codebook_size, dim) / dim**0.5)
         # Per-code assignment counts since the last re-seeding (training batches only).
-        self.register_buffer(
-            "usage", torch.zeros(levels, codebook_size, dtype=torch.long), persistent=False
-        )
+        self.register_buffer("usage", torch.zeros(levels, codebook_size, dtype=torch.long), persistent=False)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Returns (z_q with straight-through gradient, codes [N, levels], quantization loss).
@@ -185,9 +181,7 @@ class RQVAE(nn.Module):
 
     @classmethod
     def from_config(cls, input_dim: int, cfg: RQVAEConfig) -> RQVAE:
-        return cls(
-            input_dim, cfg.hidden_dims, cfg.latent_dim, cfg.levels, cfg.codebook_size, cfg.beta
-        )
+        return cls(input_dim, cfg.hidden_dims, cfg.latent_dim, cfg.levels, cfg.codebook_size, cfg.beta)
 
     @torch.no_grad()
     def fit_scaling(self, x: Tensor) -> None:
@@ -281,8 +275,7 @@ def _validated(embeddings: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(embeddings).all(1)
     if bad.any():
         raise DataError(
-            f"embeddings contain NaN/inf in {int(bad.sum())} of {len(embeddings)} rows "
-            f"(first at row {int(bad.argmax())})"
+            f"embeddings contain NaN/inf in {int(bad.sum())} of {len(embeddings)} rows (first at row {int(bad.argmax())})"
         )
     return np.ascontiguousarray(embeddings)
 
@@ -290,8 +283,7 @@ def _validated(embeddings: np.ndarray) -> np.ndarray:
 def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"rqvae.device={name!r} but CUDA is not available on this machine; "
-            "use the cpu profile or --set rqvae.device=cpu"
+            f"rqvae.device={name!r} but CUDA is not available on this machine; use the cpu profile or --set rqvae.device=cpu"
         )
     return torch.device(name)
 

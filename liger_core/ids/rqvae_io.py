@@ -22,8 +22,14 @@ _LOADED: dict[str, RQVAE] = {}
 def rqvae_to_bytes(model: RQVAE, cfg: RQVAEConfig) -> bytes:
     """Weights plus what is needed to rebuild the module; no pickled classes."""
     buffer = io.BytesIO()
-    torch.save({"input_dim": model.shift.shape[0], "config": cfg.model_dump(),
-                "state": {k: v.cpu() for k, v in model.state_dict().items()}}, buffer)
+    torch.save(
+        {
+            "input_dim": model.shift.shape[0],
+            "config": cfg.model_dump(),
+            "state": {k: v.cpu() for k, v in model.state_dict().items()},
+        },
+        buffer,
+    )
     return buffer.getvalue()
 
 

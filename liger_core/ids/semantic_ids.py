@@ -26,12 +26,13 @@ def _previous_codes(previous: pd.DataFrame, width: int) -> tuple[np.ndarray, np.
     except (TypeError, ValueError):
         codes = None  # ragged lists
     if codes is None or codes.ndim != 2 or codes.shape[1] != width:
-        raise DataError(f"previous semantic IDs must each have {width} codes (the RQ-VAE "
-                        "levels plus a collision code); was it made by another RQ-VAE version?")
+        raise DataError(
+            f"previous semantic IDs must each have {width} codes (the RQ-VAE "
+            "levels plus a collision code); was it made by another RQ-VAE version?"
+        )
     duplicated = pd.Series(items).duplicated().to_numpy()
     if duplicated.any():
-        raise DataError(f"previous semantic IDs list item_idx {int(items[duplicated][0])} "
-                        "more than once")
+        raise DataError(f"previous semantic IDs list item_idx {int(items[duplicated][0])} more than once")
     return items, codes
 
 
@@ -87,21 +88,19 @@ def _checked_catalog(item_idx: np.ndarray, codes: np.ndarray) -> tuple[np.ndarra
     item_idx = np.asarray(item_idx)
     codes = np.asarray(codes)
     if item_idx.ndim != 1 or len(item_idx) == 0:
-        raise DataError(f"empty catalog: no items to assign semantic IDs to "
-                        f"(item_idx shape {item_idx.shape})")
+        raise DataError(f"empty catalog: no items to assign semantic IDs to (item_idx shape {item_idx.shape})")
     if codes.ndim != 2 or codes.shape[0] != len(item_idx):
-        raise DataError(f"codes must be [items, levels] with one row per item: got "
-                        f"{codes.shape} for {len(item_idx)} items")
+        raise DataError(f"codes must be [items, levels] with one row per item: got {codes.shape} for {len(item_idx)} items")
     item_idx = item_idx.astype(np.int64, copy=False)
     duplicated = pd.Series(item_idx).duplicated()
     if duplicated.any():
-        raise DataError(f"duplicate item_idx in catalog: {int(duplicated.sum())} repeats, "
-                        f"first {int(item_idx[duplicated.to_numpy()][0])}")
+        raise DataError(
+            f"duplicate item_idx in catalog: {int(duplicated.sum())} repeats, first {int(item_idx[duplicated.to_numpy()][0])}"
+        )
     return item_idx, codes
 
 
-def _number_collisions(new_items: np.ndarray, new_codes: np.ndarray, prev_codes: np.ndarray,
-                       max_collisions: int) -> pd.DataFrame:
+def _number_collisions(new_items: np.ndarray, new_codes: np.ndarray, prev_codes: np.ndarray, max_collisions: int) -> pd.DataFrame:
     """New items in item_idx order with columns item_idx, c0..c{L-1}, collision: per prefix,
     counting up from one past the largest collision code any previous item used."""
     prefix_cols = [f"c{level}" for level in range(new_codes.shape[1])]
@@ -111,9 +110,7 @@ def _number_collisions(new_items: np.ndarray, new_codes: np.ndarray, prev_codes:
     used = pd.DataFrame(prev_codes, columns=[*prefix_cols, "collision"])
     next_free = used.groupby(prefix_cols, sort=False)["collision"].max().add(1).rename("base")
     new = new.join(next_free, on=prefix_cols)
-    new["collision"] = new.pop("base").fillna(0).astype(np.int64) + new.groupby(
-        prefix_cols, sort=False
-    ).cumcount()
+    new["collision"] = new.pop("base").fillna(0).astype(np.int64) + new.groupby(prefix_cols, sort=False).cumcount()
 
     overflow = new["collision"] >= max_collisions
     if overflow.any():
@@ -129,8 +126,9 @@ def _number_collisions(new_items: np.ndarray, new_codes: np.ndarray, prev_codes:
     return new
 
 
-def codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None,
-                      levels: int) -> tuple[np.ndarray, np.ndarray]:
+def codes_for_catalog(
+    current: list[int], encoded: pd.DataFrame, previous: pd.DataFrame | None, levels: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(item_idx sorted, RQ-VAE codes [N, levels]) for every current item: the kept prefix
     for an item that already has an ID (so re-encoding can never move it), the fresh
     ``encoded`` codes for the others. Raises DataError for an item that has neither."""
@@ -141,8 +139,10 @@ def codes_for_catalog(current: list[int], encoded: pd.DataFrame, previous: pd.Da
     item_idx = np.asarray(sorted(current), dtype=np.int64)
     missing = [int(i) for i in item_idx if int(i) not in prefix]
     if missing:
-        raise DataError(f"{len(missing)} catalog item(s) have neither an ID nor fresh RQ-VAE codes "
-                        f"(first item_idx {missing[0]}): their embeddings were not encoded")
+        raise DataError(
+            f"{len(missing)} catalog item(s) have neither an ID nor fresh RQ-VAE codes "
+            f"(first item_idx {missing[0]}): their embeddings were not encoded"
+        )
     return item_idx, np.stack([prefix[int(i)] for i in item_idx]) if len(item_idx) else np.empty((0, levels), np.int64)
 
 

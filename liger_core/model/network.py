@@ -33,8 +33,7 @@ class Items(NamedTuple):
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, device: torch.device | str = "cpu") -> Items:
-        return cls(torch.from_numpy(catalog.sid).to(device),
-                   torch.from_numpy(catalog.text).to(device))
+        return cls(torch.from_numpy(catalog.sid).to(device), torch.from_numpy(catalog.text).to(device))
 
 
 @dataclass
@@ -81,8 +80,7 @@ class TextTower(nn.Module):
     mean: Tensor  # [text_dim] buffers: the training catalog's per-dimension statistics
     std: Tensor
 
-    def __init__(self, text_dim: int, d_model: int, hidden: int, dropout: float,
-                 n_items: int = 0) -> None:
+    def __init__(self, text_dim: int, d_model: int, hidden: int, dropout: float, n_items: int = 0) -> None:
         super().__init__()
         # Optional free vector per in-set item (rows of items never trained stay 0, so a
         # cold item is its text alone); ``n_items`` 0 means text only.
@@ -124,12 +122,10 @@ class LigerModel(nn.Module):
 
     offsets: Tensor  # [C] buffer: first row of each level in code_emb
 
-    def __init__(self, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int,
-                 n_items: int = 0) -> None:
+    def __init__(self, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int, n_items: int = 0) -> None:
         super().__init__()
         if cfg.d_model % cfg.heads:
-            raise ConfigError(
-                f"model.d_model ({cfg.d_model}) must be divisible by model.heads ({cfg.heads})")
+            raise ConfigError(f"model.d_model ({cfg.d_model}) must be divisible by model.heads ({cfg.heads})")
         self.cfg, self.mode, self.text_dim = cfg, cfg.mode, text_dim
         self.code_sizes = tuple(int(s) for s in code_sizes)
         self.max_history = cfg.max_history
@@ -145,14 +141,14 @@ class LigerModel(nn.Module):
             nn.init.normal_(table.weight, std=0.02)
         if cfg.item_ids and cfg.mode != "tiger" and n_items < 1:
             raise ConfigError("model.item_ids needs the catalog size (n_items)")
-        self.text = (TextTower(text_dim, d, cfg.ff_dim, cfg.dropout, n_items if cfg.item_ids else 0)
-                     if cfg.mode != "tiger" else None)
+        self.text = (
+            TextTower(text_dim, d, cfg.ff_dim, cfg.dropout, n_items if cfg.item_ids else 0) if cfg.mode != "tiger" else None
+        )
         self.in_norm = nn.LayerNorm(d)
         self.dropout = nn.Dropout(cfg.dropout)
 
         def blocks(n: int, cross: bool) -> nn.ModuleList:
-            return nn.ModuleList(Block(d, cfg.heads, cfg.ff_dim, cfg.dropout, cross)
-                                 for _ in range(n))
+            return nn.ModuleList(Block(d, cfg.heads, cfg.ff_dim, cfg.dropout, cross) for _ in range(n))
 
         self.encoder = blocks(cfg.encoder_layers, cross=False)
         self.enc_norm = nn.LayerNorm(d)
@@ -190,8 +186,7 @@ class LigerModel(nn.Module):
     def _encode_tokens(self, history: Tensor, items: Items) -> tuple[Tensor, Tensor]:
         width, n_codes = history.shape[1], len(self.code_sizes)
         if width > self.max_history:
-            raise DataError(
-                f"history has {width} items; the model takes at most {self.max_history}")
+            raise DataError(f"history has {width} items; the model takes at most {self.max_history}")
         present = history >= 0
         idx = history.clamp_min(0)
         x = self.code_emb(items.sid[idx] + self.offsets)  # [B, W, C, d]
@@ -236,8 +231,9 @@ class LigerModel(nn.Module):
         states = self._decode(memory, self._decoder_inputs(prefix))
         return self.code_heads[level](states[:, -1]).float()
 
-    def decode_step(self, memory: DecoderMemory, level: int, last_code: Tensor | None,
-                    cache: DecoderCache | None) -> tuple[Tensor, DecoderCache]:
+    def decode_step(
+        self, memory: DecoderMemory, level: int, last_code: Tensor | None, cache: DecoderCache | None
+    ) -> tuple[Tensor, DecoderCache]:
         """``next_code_logits`` one token at a time: float32 logits [R, code_sizes[level]] for
         R rows (user-major, as there) whose code at ``level - 1`` is ``last_code`` [R] (None at
         level 0: the BOS token) and whose earlier tokens are in ``cache``. The caller reorders
@@ -298,12 +294,10 @@ class LigerModel(nn.Module):
         key_slot = token_slot[None, None, :]
         query_slot = slots[group][None, :, None]
         cross = ((key_slot <= query_slot) & ~padding[:, None, :]) | (key_slot == query_slot)
-        memory_kv = DecoderMemory([block.cross_keys_values(memory) for block in self.decoder_blocks],
-                                  cross[:, None])
+        memory_kv = DecoderMemory([block.cross_keys_values(memory) for block in self.decoder_blocks], cross[:, None])
         states = self._decode(memory_kv, x, self_mask).view(users, len(slots), n_codes, -1)
         keep = has_target[:, slots]
         states, codes = states[keep], codes[keep]  # [M, C, d], [M, C]
-        return torch.stack([
-            F.cross_entropy(head(states[:, level]).float(), codes[:, level])
-            for level, head in enumerate(self.code_heads)
-        ]).mean()
+        return torch.stack(
+            [F.cross_entropy(head(states[:, level]).float(), codes[:, level]) for level, head in enumerate(self.code_heads)]
+        ).mean()

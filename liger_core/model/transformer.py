@@ -12,8 +12,7 @@ from torch import Tensor, nn
 
 
 def mlp(d_in: int, d_out: int, d_hidden: int | None = None) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_hidden or d_out), nn.GELU(),
-                         nn.Linear(d_hidden or d_out, d_out))
+    return nn.Sequential(nn.Linear(d_in, d_hidden or d_out), nn.GELU(), nn.Linear(d_hidden or d_out, d_out))
 
 
 class Attention(nn.Module):
@@ -34,8 +33,7 @@ class Attention(nn.Module):
         k, v = self.kv(context).view(b, s, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         return k, v
 
-    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None = None,
-                causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None = None, causal: bool = False) -> Tensor:
         """``mask``: bool, True where a query may attend a key."""
         b, t, d = x.shape
         q = self.q(x).view(b, t, self.heads, -1).transpose(1, 2)
@@ -67,8 +65,9 @@ class Block(nn.Module):
         self.norm3, self.ff = nn.LayerNorm(d_model), mlp(d_model, d_model, ff_dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, causal: bool = False,
-                memory: DecoderMemory | None = None, layer: int = 0) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, causal: bool = False, memory: DecoderMemory | None = None, layer: int = 0
+    ) -> Tensor:
         """With ``memory`` of B users, ``x`` holds B * G rows, user-major (G beams each);
         the G rows of a user are folded into one query sequence for cross-attention, so the
         memory is never copied per beam."""
@@ -82,8 +81,9 @@ class Block(nn.Module):
             raise TypeError("an encoder block has no cross-attention")
         return self.cross.keys_values(memory)
 
-    def step(self, x: Tensor, past: tuple[Tensor, Tensor] | None, memory: DecoderMemory,
-             layer: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def step(
+        self, x: Tensor, past: tuple[Tensor, Tensor] | None, memory: DecoderMemory, layer: int
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """``forward`` for one new token per row, ``x`` [R, 1, d], whose row's earlier tokens
         left their self-attention keys/values in ``past`` ([R, heads, s, d_head] each): the
         last position of the causal pass without recomputing the prefix. Returns the token's
@@ -120,9 +120,11 @@ class DecoderCache(NamedTuple):
     def select(self, users: int, rows: Tensor) -> DecoderCache:
         """The cache for ``rows`` [users, G]: user u's new g-th row continues its old row
         rows[u, g] (old rows user-major, any number per user)."""
+
         def pick(t: Tensor) -> Tensor:
             per_user = t.view(users, -1, *t.shape[1:])
             return per_user[torch.arange(users, device=t.device)[:, None], rows].flatten(0, 1)
+
         return DecoderCache([(pick(k), pick(v)) for k, v in self.kv])
 
 

@@ -26,18 +26,20 @@ from liger_core.platform.sql_catalog import load, statement
 
 TABLE = "liger_recommendations"
 # Column order of the COPY; ds comes from the partition, the rest from the Parquet files.
-COLUMNS = pa.schema([
-    ("user_id", pa.string()),
-    ("rank", pa.int32()),
-    ("item_id", pa.string()),
-    ("item_idx", pa.int64()),
-    ("score", pa.float64()),
-    ("source", pa.string()),
-    ("shared_prefix", pa.int32()),
-    ("model_name", pa.string()),
-    ("model_version", pa.string()),
-    ("generated_at", pa.timestamp("us", tz="UTC")),
-])
+COLUMNS = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("rank", pa.int32()),
+        ("item_id", pa.string()),
+        ("item_idx", pa.int64()),
+        ("score", pa.float64()),
+        ("source", pa.string()),
+        ("shared_prefix", pa.int32()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("generated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 BATCH_ROWS = 50_000
 CONNECT_TIMEOUT_S = 10
 
@@ -68,8 +70,7 @@ def read_partition(parquet_dir: str | Path) -> pa.Table:
     """The partition's rows in COPY column order; DataError if missing or of the wrong shape."""
     path = Path(parquet_dir)
     if not path.is_dir() or not any(path.glob("*.parquet")):
-        raise DataError(f"no recommendations partition at {path} (no Parquet files); "
-                        "run `liger recommend --ds <that ds>` first")
+        raise DataError(f"no recommendations partition at {path} (no Parquet files); run `liger recommend --ds <that ds>` first")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -92,8 +93,7 @@ def _csv_batches(table: pa.Table, ds: str) -> Iterator[bytes]:
     """CSV chunks with ds prepended; quoted empty strings stay '' and nulls stay NULL."""
     options = pa_csv.WriteOptions(include_header=False)
     for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        with_ds = pa.RecordBatch.from_arrays([pa.array([ds] * batch.num_rows), *batch.columns],
-                                             names=["ds", *batch.schema.names])
+        with_ds = pa.RecordBatch.from_arrays([pa.array([ds] * batch.num_rows), *batch.columns], names=["ds", *batch.schema.names])
         buffer = io.BytesIO()
         pa_csv.write_csv(with_ds, buffer, options)
         yield buffer.getvalue()
@@ -124,8 +124,7 @@ def export_table(dsn: str, table: pa.Table, ds: str) -> int:
                 for chunk in _csv_batches(table, ds):
                     copy.write(chunk)
     except psycopg.Error as exc:
-        raise ExportError(f"export of ds={ds} to {TABLE} at {where} failed "
-                          f"(nothing was changed): {_first_line(exc)}") from None
+        raise ExportError(f"export of ds={ds} to {TABLE} at {where} failed (nothing was changed): {_first_line(exc)}") from None
     return table.num_rows
 
 

@@ -29,8 +29,14 @@ from mlflow.tracking import MlflowClient
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.platform.pyfunc_models import (RECOMMENDER_SIGNATURE, RQVAE_SIGNATURE, RecommenderPyfunc, RQVAEPyfunc,
-                                      recommender_example, rqvae_example)
+from liger_core.platform.pyfunc_models import (
+    RECOMMENDER_SIGNATURE,
+    RQVAE_SIGNATURE,
+    RecommenderPyfunc,
+    RQVAEPyfunc,
+    recommender_example,
+    rqvae_example,
+)
 from liger_core.serving.recommender import Recommender
 from liger_core.ids.rqvae import RQVAE
 from liger_core.ids.rqvae_io import load_rqvae_file, save_rqvae
@@ -47,12 +53,26 @@ TRAINED_BY = {RQVAE_MODEL: "liger semantic_ids --mode train", RECOMMENDER_MODEL:
 RETRAIN_HINT = "run `airflow dags trigger liger_retrain` (or `liger run`) until a version passes the promotion gate"
 
 
-def _register(name: str, python_model: PythonModel, artifacts: dict[str, str],
-              signature, example, description: str, tags: Mapping[str, object]) -> str:
+def _register(
+    name: str,
+    python_model: PythonModel,
+    artifacts: dict[str, str],
+    signature,
+    example,
+    description: str,
+    tags: Mapping[str, object],
+) -> str:
     """Log, register, and describe a new version (signature + example: params are served)."""
-    info = mlflow.pyfunc.log_model(name=name, python_model=python_model, artifacts=artifacts,
-                                   registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
-                                   code_paths=[LIBRARY], signature=signature, input_example=example)
+    info = mlflow.pyfunc.log_model(
+        name=name,
+        python_model=python_model,
+        artifacts=artifacts,
+        registered_model_name=name,
+        pip_requirements=PIP_REQUIREMENTS,
+        code_paths=[LIBRARY],
+        signature=signature,
+        input_example=example,
+    )
     version = str(info.registered_model_version)
     client = MlflowClient()
     client.update_model_version(name, version, description=description)
@@ -70,10 +90,15 @@ def register_rqvae(model: RQVAE, cfg: RQVAEConfig) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = save_rqvae(model, cfg, Path(tmp) / "rqvae.pt")
         shape = f"{cfg.levels} levels x {cfg.codebook_size} codes"
-        version = _register(RQVAE_MODEL, RQVAEPyfunc(), {"rqvae": str(path)}, RQVAE_SIGNATURE,
-                            rqvae_example(int(model.shift.shape[0])),
-                            f"RQ-VAE semantic-ID encoder ({shape}): text embedding in, codes out.",
-                            {"levels": cfg.levels, "codebook_size": cfg.codebook_size})
+        version = _register(
+            RQVAE_MODEL,
+            RQVAEPyfunc(),
+            {"rqvae": str(path)},
+            RQVAE_SIGNATURE,
+            rqvae_example(int(model.shift.shape[0])),
+            f"RQ-VAE semantic-ID encoder ({shape}): text embedding in, codes out.",
+            {"levels": cfg.levels, "codebook_size": cfg.codebook_size},
+        )
     client = MlflowClient()
     alias = CHALLENGER if has_alias(RQVAE_MODEL, CHAMPION) else CHAMPION
     client.set_registered_model_alias(RQVAE_MODEL, alias, version)
@@ -85,14 +110,24 @@ def register_recommender(recommender: Recommender) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = recommender.save(Path(tmp) / "bundle")
         meta = recommender.meta
-        tags = {RQVAE_VERSION_TAG: meta["rqvae_version"], "trained_ds": meta.get("trained_ds", ""),
-                "mode": recommender.model_config.mode, "in_set_items": int(recommender.in_set.sum()),
-                "catalog_items": len(recommender.in_set)}
-        version = _register(RECOMMENDER_MODEL, RecommenderPyfunc(), {"bundle": str(folder)}, RECOMMENDER_SIGNATURE,
-                            recommender_example(recommender),
-                            f"LIGER {recommender.model_config.mode} recommender trained for ds={tags['trained_ds']} "
-                            f"on the IDs of rqvae v{meta['rqvae_version']}: item_idx histories in, top-k out "
-                            f"(params k, exclude_history).", tags)
+        tags = {
+            RQVAE_VERSION_TAG: meta["rqvae_version"],
+            "trained_ds": meta.get("trained_ds", ""),
+            "mode": recommender.model_config.mode,
+            "in_set_items": int(recommender.in_set.sum()),
+            "catalog_items": len(recommender.in_set),
+        }
+        version = _register(
+            RECOMMENDER_MODEL,
+            RecommenderPyfunc(),
+            {"bundle": str(folder)},
+            RECOMMENDER_SIGNATURE,
+            recommender_example(recommender),
+            f"LIGER {recommender.model_config.mode} recommender trained for ds={tags['trained_ds']} "
+            f"on the IDs of rqvae v{meta['rqvae_version']}: item_idx histories in, top-k out "
+            f"(params k, exclude_history).",
+            tags,
+        )
     MlflowClient().set_registered_model_alias(RECOMMENDER_MODEL, CHALLENGER, version)
     return version
 
@@ -127,8 +162,9 @@ def resolve_version(name: str, ref: str) -> str:
             return str(client.get_model_version(name, ref).version)
         return str(client.get_model_version_by_alias(name, ref).version)
     except MlflowException:
-        raise ConfigError(f"model '{name}' has no version or alias '{ref}' in the MLflow registry; "
-                          f"register one first with `{TRAINED_BY[name]}`") from None
+        raise ConfigError(
+            f"model '{name}' has no version or alias '{ref}' in the MLflow registry; register one first with `{TRAINED_BY[name]}`"
+        ) from None
 
 
 def load_rqvae(ref: str) -> tuple[RQVAE, RQVAEConfig, str]:
@@ -144,15 +180,20 @@ def serving_versions(recommender_ref: str) -> tuple[str, str]:
     so ID assignment and serving use the same pair even if a promotion lands between them."""
     client = MlflowClient()
     try:
-        found = (client.get_model_version(RECOMMENDER_MODEL, recommender_ref) if recommender_ref.isdigit()
-                 else client.get_model_version_by_alias(RECOMMENDER_MODEL, recommender_ref))
+        found = (
+            client.get_model_version(RECOMMENDER_MODEL, recommender_ref)
+            if recommender_ref.isdigit()
+            else client.get_model_version_by_alias(RECOMMENDER_MODEL, recommender_ref)
+        )
     except MlflowException:
-        raise ConfigError(f"model '{RECOMMENDER_MODEL}' has no version or alias '{recommender_ref}' in the "
-                          f"MLflow registry; {RETRAIN_HINT}") from None
+        raise ConfigError(
+            f"model '{RECOMMENDER_MODEL}' has no version or alias '{recommender_ref}' in the MLflow registry; {RETRAIN_HINT}"
+        ) from None
     rqvae_version = found.tags.get(RQVAE_VERSION_TAG)
     if not rqvae_version:
-        raise DataError(f"recommender v{found.version} has no '{RQVAE_VERSION_TAG}' tag; register it again "
-                        "with this pipeline (train stage)")
+        raise DataError(
+            f"recommender v{found.version} has no '{RQVAE_VERSION_TAG}' tag; register it again with this pipeline (train stage)"
+        )
     return str(found.version), rqvae_version
 
 

@@ -21,8 +21,7 @@ def rqvae_figures(report: TrainReport, codes: np.ndarray, codebook_size: int) ->
     for level, axis in enumerate(axes[0]):
         counts = np.bincount(codes[:, level], minlength=codebook_size)
         axis.bar(np.arange(codebook_size), counts, width=1.0)
-        axis.set(title=f"level {level + 1}: {(counts > 0).mean():.0%} of codes used",
-                 xlabel="code", ylabel="items")
+        axis.set(title=f"level {level + 1}: {(counts > 0).mean():.0%} of codes used", xlabel="code", ylabel="items")
     usage.tight_layout()
     return {"loss_curve": loss, "code_usage": usage}
 

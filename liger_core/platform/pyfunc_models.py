@@ -23,12 +23,19 @@ from liger_core.ids.rqvae_io import encode_embeddings, load_rqvae_file
 DEFAULT_K = 20
 RECOMMENDER_SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec(Array("long"), "items")]),
-    outputs=Schema([ColSpec(Array("string"), "item_id"), ColSpec(Array("long"), "item_idx"),
-                    ColSpec(Array("double"), "score"), ColSpec(Array("string"), "source")]),
+    outputs=Schema(
+        [
+            ColSpec(Array("string"), "item_id"),
+            ColSpec(Array("long"), "item_idx"),
+            ColSpec(Array("double"), "score"),
+            ColSpec(Array("string"), "source"),
+        ]
+    ),
     params=ParamSchema([ParamSpec("k", "long", DEFAULT_K), ParamSpec("exclude_history", "boolean", True)]),
 )
-RQVAE_SIGNATURE = ModelSignature(inputs=Schema([ColSpec(Array("double"), "embedding")]),
-                                 outputs=Schema([ColSpec(Array("long"), "codes")]))
+RQVAE_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec(Array("double"), "embedding")]), outputs=Schema([ColSpec(Array("long"), "codes")])
+)
 
 
 class RQVAEPyfunc(PythonModel):
@@ -52,8 +59,9 @@ class RecommenderPyfunc(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         params = params or {}
         histories = [list(map(int, h)) for h in model_input["items"]]
-        top = self.recommender.recommend(histories, int(params.get("k", DEFAULT_K)),
-                                         exclude_history=bool(params.get("exclude_history", True)))
+        top = self.recommender.recommend(
+            histories, int(params.get("k", DEFAULT_K)), exclude_history=bool(params.get("exclude_history", True))
+        )
         grouped = top.sort_values(["row", "rank"]).groupby("row")
         rows = pd.DataFrame({column: grouped[column].agg(list) for column in ("item_id", "item_idx", "score", "source")})
         rows = rows.reindex(range(len(histories)))

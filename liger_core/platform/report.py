@@ -18,10 +18,11 @@ from liger_core.platform.tracking import configure
 def stage_runs(settings: Settings, ds: str, since_ms: int) -> pd.DataFrame:
     """Stage runs for ``ds`` started after ``since_ms``: stage, status, seconds, metrics."""
     configure(settings)
-    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment],
-                              filter_string=f"tags.ds = '{ds}' and tags.stage != 'pipeline' "
-                                            f"and attributes.start_time >= {since_ms}",
-                              order_by=["attributes.start_time ASC"])
+    runs = mlflow.search_runs(
+        experiment_names=[settings.tracking.experiment],
+        filter_string=f"tags.ds = '{ds}' and tags.stage != 'pipeline' and attributes.start_time >= {since_ms}",
+        order_by=["attributes.start_time ASC"],
+    )
     if runs.empty:
         return runs
     seconds = (runs["end_time"] - runs["start_time"]).dt.total_seconds()
@@ -36,8 +37,7 @@ def evaluation_metrics(runs: pd.DataFrame) -> dict[str, float]:
     if evaluated.empty:
         return {}
     row = evaluated.iloc[-1]
-    return {k[len("metrics."):].replace("_at_", "@"): v for k, v in row.items()
-            if k.startswith("metrics.") and pd.notna(v)}
+    return {k[len("metrics.") :].replace("_at_", "@"): v for k, v in row.items() if k.startswith("metrics.") and pd.notna(v)}
 
 
 def gate_reason(runs: pd.DataFrame) -> str | None:
@@ -77,8 +77,7 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
     lines += where_to_look(settings, runs)
     metrics = evaluation_metrics(runs)
     if metrics:
-        lines += ["", "Evaluation (test split):",
-                  results_table(metrics).to_string(index=False, float_format="%.4f")]
+        lines += ["", "Evaluation (test split):", results_table(metrics).to_string(index=False, float_format="%.4f")]
         sweep = hybrid_sweep_table(metrics, beam_sweep)
         if not sweep.empty:
             lines += ["", "Hybrid by beams K:", sweep.to_string(index=False, float_format="%.4f")]
@@ -91,16 +90,20 @@ def render_report(settings: Settings, ds: str, runs: pd.DataFrame, beam_sweep: l
     if not any((Path(warehouse) / "recommendations" / f"ds={ds}").glob("*.parquet")):
         # The nightly run skips itself until a recommender has been promoted.
         reason = gate_reason(runs)
-        lines += ["  none: no recommender has been promoted, so the nightly run served nothing."
-                  + (f"\n  Last promotion gate: {reason}." if reason else "")]
+        lines += [
+            "  none: no recommender has been promoted, so the nightly run served nothing."
+            + (f"\n  Last promotion gate: {reason}." if reason else "")
+        ]
         return "\n".join(lines)
     con = duckdb.connect()
     register_duckdb_views(con, warehouse, ds)
     sql = query("source_mix")
-    lines += ["", "Example query (sql/queries/source_mix.sql, DuckDB):", sql, "",
-              con.execute(sql).df().to_string(index=False)]
+    lines += ["", "Example query (sql/queries/source_mix.sql, DuckDB):", sql, "", con.execute(sql).df().to_string(index=False)]
     user = con.execute("SELECT min(user_id) FROM recommendations").fetchall()[0][0]
     top = query("user_top_k", user_id=user)
-    lines += ["", f"Top recommendations of user {user} (sql/queries/user_top_k.sql):",
-              con.execute(top).df().head(10).to_string(index=False)]
+    lines += [
+        "",
+        f"Top recommendations of user {user} (sql/queries/user_top_k.sql):",
+        con.execute(top).df().head(10).to_string(index=False),
+    ]
     return "\n".join(lines)

@@ -42,6 +42,7 @@ def render(sql_text: str, *, dialect: Dialect = "standard", **params: object) ->
     Raises SqlError for a placeholder without a value or with a malformed name, so a typo
     in a SQL file fails before it reaches an engine with a confusing parse error.
     """
+
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if not _NAME.fullmatch(name):
@@ -89,8 +90,7 @@ def duckdb_query(warehouse: str, ds: str, tables: Iterable[str], sql_text: str) 
         return views, con.execute(sql_text).fetchall()
 
 
-def register_duckdb_views(con: duckdb.DuckDBPyConnection, warehouse: str, ds: str,
-                          tables: Iterable[str] = TABLES) -> list[str]:
+def register_duckdb_views(con: duckdb.DuckDBPyConnection, warehouse: str, ds: str, tables: Iterable[str] = TABLES) -> list[str]:
     """Create the DuckDB views for ``tables`` over their ``ds`` partitions; returns the names.
 
     DuckDB binds a view when it is created, so a missing partition shows up here as a
@@ -101,7 +101,8 @@ def register_duckdb_views(con: duckdb.DuckDBPyConnection, warehouse: str, ds: st
         try:
             con.execute(view_ddl("duckdb", table, warehouse, ds))
         except duckdb.IOException as exc:
-            raise SqlError(f"cannot create view {table}: no readable Parquet files under "
-                           f"{warehouse.rstrip('/')}/{table}/ds={ds} ({exc})") from None
+            raise SqlError(
+                f"cannot create view {table}: no readable Parquet files under {warehouse.rstrip('/')}/{table}/ds={ds} ({exc})"
+            ) from None
         created.append(table)
     return created

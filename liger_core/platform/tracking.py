@@ -28,7 +28,7 @@ def configure(settings: Settings) -> str:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     name = settings.tracking.experiment
     experiment = mlflow.get_experiment_by_name(name)
@@ -49,8 +49,12 @@ def use_store(uri: str) -> None:
 
 
 # Set by Airflow's task runner in the environment every spark-submit inherits.
-AIRFLOW_CONTEXT = {"airflow.dag_id": "AIRFLOW_CTX_DAG_ID", "airflow.run_id": "AIRFLOW_CTX_DAG_RUN_ID",
-                   "airflow.task_id": "AIRFLOW_CTX_TASK_ID", "airflow.try_number": "AIRFLOW_CTX_TRY_NUMBER"}
+AIRFLOW_CONTEXT = {
+    "airflow.dag_id": "AIRFLOW_CTX_DAG_ID",
+    "airflow.run_id": "AIRFLOW_CTX_DAG_RUN_ID",
+    "airflow.task_id": "AIRFLOW_CTX_TASK_ID",
+    "airflow.try_number": "AIRFLOW_CTX_TRY_NUMBER",
+}
 DAG_RUN_STAGE = "dag_run"
 
 
@@ -66,8 +70,9 @@ def _airflow_filter(stage: str, dag_id: str, run_id: str) -> str:
 def dag_run_parent(experiment_id: str, dag_id: str, run_id: str, ds: str) -> str:
     """The id of the one parent run of an Airflow DAG run, created by its first stage (the
     tasks of one DAG run are sequential, so two never race to create it)."""
-    found = mlflow.search_runs([experiment_id], _airflow_filter(DAG_RUN_STAGE, dag_id, run_id),
-                               max_results=1, output_format="list")
+    found = mlflow.search_runs(
+        [experiment_id], _airflow_filter(DAG_RUN_STAGE, dag_id, run_id), max_results=1, output_format="list"
+    )
     if found:
         return found[0].info.run_id
     tags = {"stage": DAG_RUN_STAGE, "ds": ds, "airflow.dag_id": dag_id, "airflow.run_id": run_id}
@@ -114,8 +119,13 @@ def log_table_input(frame, path: str, name: str, context: str) -> None:
 
 def stage_run_of(settings: Settings, dag_id: str, run_id: str, stage: str) -> mlflow.entities.Run | None:
     """The newest ``stage`` run an Airflow DAG run produced (its last try), if any."""
-    found = mlflow.search_runs([configure(settings)], _airflow_filter(stage, dag_id, run_id),
-                               order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
+    found = mlflow.search_runs(
+        [configure(settings)],
+        _airflow_filter(stage, dag_id, run_id),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
     return found[0] if found else None
 
 
@@ -123,7 +133,7 @@ def log_params(params: Mapping[str, object]) -> None:
     clean = {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items()}
     items = sorted(clean.items())
     for start in range(0, len(items), 100):
-        mlflow.log_params(dict(items[start:start + 100]))
+        mlflow.log_params(dict(items[start : start + 100]))
 
 
 def metric_key(name: str) -> str:

@@ -32,8 +32,7 @@ UNIT_NORM_TOLERANCE = 1e-3
 def _not_null_unique(*columns: str) -> list[gxe.Expectation]:
     out: list[gxe.Expectation] = []
     for column in columns:
-        out += [gxe.ExpectColumnValuesToNotBeNull(column=column),
-                gxe.ExpectColumnValuesToBeUnique(column=column)]
+        out += [gxe.ExpectColumnValuesToNotBeNull(column=column), gxe.ExpectColumnValuesToBeUnique(column=column)]
     return out
 
 
@@ -49,8 +48,7 @@ def items_suite() -> list[gxe.Expectation]:
     ]
 
 
-def interactions_suite(item_ids: Iterable[str], min_ts: pd.Timestamp, max_ts: pd.Timestamp
-                       ) -> list[gxe.Expectation]:
+def interactions_suite(item_ids: Iterable[str], min_ts: pd.Timestamp, max_ts: pd.Timestamp) -> list[gxe.Expectation]:
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
@@ -73,14 +71,14 @@ def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expecta
         gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
         gxe.ExpectColumnValuesToBeBetween(column="embedding_dim", min_value=dim, max_value=dim),
         gxe.ExpectColumnValuesToBeInSet(column="embedding_finite", value_set=[True]),
-        gxe.ExpectColumnValuesToBeBetween(column="embedding_norm", min_value=1 - UNIT_NORM_TOLERANCE,
-                                          max_value=1 + UNIT_NORM_TOLERANCE),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="embedding_norm", min_value=1 - UNIT_NORM_TOLERANCE, max_value=1 + UNIT_NORM_TOLERANCE
+        ),
         gxe.ExpectColumnValuesToNotBeNull(column="text_hash"),
     ]
 
 
-def semantic_ids_suite(item_idx: Iterable[int], levels: int, codebook_size: int,
-                       max_collisions: int) -> list[gxe.Expectation]:
+def semantic_ids_suite(item_idx: Iterable[int], levels: int, codebook_size: int, max_collisions: int) -> list[gxe.Expectation]:
     """Every item exactly one ID of ``levels`` RQ-VAE codes + a collision code, each within its
     own vocabulary, and no two items the same ID (checked on ``semantic_id_summary``)."""
     known = sorted(set(item_idx))
@@ -100,15 +98,17 @@ def semantic_id_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """item_idx, rqvae_version + the ID as a string key, its length, smallest code, largest
     RQ-VAE code and collision (last) code, so each position is checked against its own range."""
     codes = [np.asarray(c, dtype=np.int64) for c in frame["codes"]]
-    return pd.DataFrame({
-        "item_idx": frame["item_idx"].to_numpy(),
-        "rqvae_version": frame["rqvae_version"].to_numpy(),
-        "sid": ["-".join(map(str, c)) for c in codes],
-        "n_codes": [c.size for c in codes],
-        "min_code": [int(c.min()) if c.size else -1 for c in codes],
-        "max_level_code": [int(c[:-1].max()) if c.size > 1 else -1 for c in codes],
-        "collision_code": [int(c[-1]) if c.size else -1 for c in codes],
-    })
+    return pd.DataFrame(
+        {
+            "item_idx": frame["item_idx"].to_numpy(),
+            "rqvae_version": frame["rqvae_version"].to_numpy(),
+            "sid": ["-".join(map(str, c)) for c in codes],
+            "n_codes": [c.size for c in codes],
+            "min_code": [int(c.min()) if c.size else -1 for c in codes],
+            "max_level_code": [int(c[:-1].max()) if c.size > 1 else -1 for c in codes],
+            "collision_code": [int(c[-1]) if c.size else -1 for c in codes],
+        }
+    )
 
 
 def user_sequences_suite() -> list[gxe.Expectation]:
@@ -149,8 +149,7 @@ def recommendation_user_suite() -> list[gxe.Expectation]:
     ]
 
 
-def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
-                   project_dir: str | Path | None = None) -> int:
+def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation], project_dir: str | Path | None = None) -> int:
     """Run ``suite`` on ``frame`` (pandas, or Spark: validated in Spark, never collected)
     through the table boundary's Checkpoint; returns the number of expectations checked.
     With ``project_dir`` the GX project is file-backed there
@@ -160,14 +159,15 @@ def validate_frame(table: str, frame: Any, suite: Sequence[gxe.Expectation],
     context = _context(project_dir)
     context.variables.progress_bars = {"globally": False}
     expectation_suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=f"{table}_suite", expectations=[copy.copy(e) for e in suite]))
+        gx.ExpectationSuite(name=f"{table}_suite", expectations=[copy.copy(e) for e in suite])
+    )
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=table, data=_whole_frame(context, table, _is_spark(frame)),
-                                suite=expectation_suite))
+        gx.ValidationDefinition(name=table, data=_whole_frame(context, table, _is_spark(frame)), suite=expectation_suite)
+    )
     actions: list[ValidationAction] = [UpdateDataDocsAction(name="update_data_docs")] if project_dir is not None else []
     checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(name=f"{table}_checkpoint", validation_definitions=[definition], actions=actions,
-                      result_format="SUMMARY"))
+        gx.Checkpoint(name=f"{table}_checkpoint", validation_definitions=[definition], actions=actions, result_format="SUMMARY")
+    )
     result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
     if mlflow.active_run() is not None:
         mlflow.log_dict(result.describe_dict(), f"validation/{table}.json")

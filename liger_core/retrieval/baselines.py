@@ -65,8 +65,7 @@ class TransitionCounts:
             np.add.at(out, (row, self.following[edge]), weight * self.counts[edge])
         return out
 
-    def topk(self, history: np.ndarray, k: int, weights: Sequence[float],
-             exclude_history: bool = False) -> np.ndarray:
+    def topk(self, history: np.ndarray, k: int, weights: Sequence[float], exclude_history: bool = False) -> np.ndarray:
         """[B, k] item_idx, best first."""
         scores = self.scores(history, weights)
         if exclude_history:
@@ -76,9 +75,16 @@ class TransitionCounts:
         return torch.from_numpy(scores).topk(min(k, scores.shape[1]), dim=1).indices.numpy()
 
 
-def evaluate_baselines(split: Split, examples: Examples, max_history: int, *, split_name: str,
-                       ks: Sequence[int] = (5, 10), exclude_history: bool = False,
-                       batch_size: int = 1024) -> dict[str, float]:
+def evaluate_baselines(
+    split: Split,
+    examples: Examples,
+    max_history: int,
+    *,
+    split_name: str,
+    ks: Sequence[int] = (5, 10),
+    exclude_history: bool = False,
+    batch_size: int = 1024,
+) -> dict[str, float]:
     """Mean Recall/NDCG@k of every baseline on ``examples``, named like model metrics
     (``{split_name}_transition3_ndcg@10_inset`` ...; ``..._served`` with history excluded)."""
     counts = TransitionCounts.from_split(split)
@@ -87,8 +93,7 @@ def evaluate_baselines(split: Split, examples: Examples, max_history: int, *, sp
         rows = np.arange(start, min(start + batch_size, len(examples)))
         history, targets = examples.batch(rows, max_history)
         suffix = "_served" if exclude_history else ""
-        top = {name + suffix: counts.topk(history, max(ks), weights, exclude_history)
-               for name, weights in BASELINES.items()}
+        top = {name + suffix: counts.topk(history, max(ks), weights, exclude_history) for name, weights in BASELINES.items()}
         add_sums(sums, top, targets, examples.is_cold[rows], ks, split_name)
     return finish(sums, split_name)
 

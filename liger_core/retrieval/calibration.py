@@ -36,8 +36,15 @@ from liger_core.data.sequences import Examples
 from liger_core.model.network import LigerModel
 from liger_core.retrieval.metrics import metric_name
 from liger_core.retrieval.retrieval_metrics import add_sums, finish
-from liger_core.retrieval.search import (Blend, RetrievalIndex, all_item_vectors, eval_mode, generative_topk,
-                                         hybrid_rank, side_pool)
+from liger_core.retrieval.search import (
+    Blend,
+    RetrievalIndex,
+    all_item_vectors,
+    eval_mode,
+    generative_topk,
+    hybrid_rank,
+    side_pool,
+)
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08)  # cosine per nat of log-prob
@@ -79,8 +86,16 @@ def pick_blend(qualities: dict[Blend, BlendQuality], cold_weight: float | None) 
     candidates, offset 0, weight 0), then to fewer cold slots: a tie means the cold slots cost
     nothing in-set (a user who has seen every in-set item gets cold items rather than nothing),
     but need not be more of them than that."""
-    return max(qualities, key=lambda b: (blend_objective(qualities[b], cold_weight), -b.dense_candidates,
-                                         -abs(b.cold_offset), -b.generative_weight, -qualities[b].cold_share))
+    return max(
+        qualities,
+        key=lambda b: (
+            blend_objective(qualities[b], cold_weight),
+            -b.dense_candidates,
+            -abs(b.cold_offset),
+            -b.generative_weight,
+            -qualities[b].cold_share,
+        ),
+    )
 
 
 def blend_grid(beams: int, cold_candidates: int, has_cold: bool) -> list[Blend]:
@@ -88,28 +103,37 @@ def blend_grid(beams: int, cold_candidates: int, has_cold: bool) -> list[Blend]:
     items switched off (-inf) the cap means nothing, so it is listed once."""
     caps = sorted({cap for cap in COLD_SLOT_CAPS if cap < cold_candidates} | {cold_candidates})
     blends = []
-    for offset, weight, dense in itertools.product(COLD_OFFSETS if has_cold else (0.0,), GENERATIVE_WEIGHTS,
-                                                   (0, beams)):
+    for offset, weight, dense in itertools.product(COLD_OFFSETS if has_cold else (0.0,), GENERATIVE_WEIGHTS, (0, beams)):
         for cap in caps if math.isfinite(offset) and has_cold else (cold_candidates,):
             blends.append(Blend(offset, weight, dense, cap))
     return blends
 
 
 @torch.no_grad()
-def choose_blend(model: LigerModel, valid: Examples, index: RetrievalIndex, *, beams: int, cold_candidates: int,
-                 cold_weight: float | None, batch_size: int = 256) -> tuple[Blend, dict[Blend, BlendQuality]]:
+def choose_blend(
+    model: LigerModel,
+    valid: Examples,
+    index: RetrievalIndex,
+    *,
+    beams: int,
+    cold_candidates: int,
+    cold_weight: float | None,
+    batch_size: int = 256,
+) -> tuple[Blend, dict[Blend, BlendQuality]]:
     """(best blend, validation quality per blend) over every user of ``valid`` (see
     ``pick_blend``); without a hybrid model it is the paper's."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), {}
-    qualities = measure_blends(model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0),
-                               beams=beams, batch_size=batch_size)
+    qualities = measure_blends(
+        model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0), beams=beams, batch_size=batch_size
+    )
     return pick_blend(qualities, cold_weight), qualities
 
 
 @torch.no_grad()
-def measure_blends(model: LigerModel, examples: Examples, index: RetrievalIndex, blends: list[Blend], *,
-                   beams: int, batch_size: int = 256) -> dict[Blend, BlendQuality]:
+def measure_blends(
+    model: LigerModel, examples: Examples, index: RetrievalIndex, blends: list[Blend], *, beams: int, batch_size: int = 256
+) -> dict[Blend, BlendQuality]:
     """Hybrid quality of every blend on ``examples``, from one beam search and one side pool
     per batch of users (the widest the blends ask for, which each blend slices)."""
     vectors = all_item_vectors(model, index.items.text)  # a hybrid model: it has a dense head
@@ -124,8 +148,7 @@ def measure_blends(model: LigerModel, examples: Examples, index: RetrievalIndex,
             history, targets = examples.batch(rows, model.max_history)
             encoded = model.encode(torch.from_numpy(history).to(device), index.items)
             generated = generative_topk(model, encoded, index.prefixes, beams)
-            pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=widest_cold,
-                             dense_candidates=widest_dense)
+            pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=widest_cold, dense_candidates=widest_dense)
             top = {}
             for at, blend in enumerate(blends):
                 ranked = hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend)
@@ -140,7 +163,15 @@ def measure_blends(model: LigerModel, examples: Examples, index: RetrievalIndex,
         return means.get(metric_name("calibration", str(at), metric, METRIC_K, segment), math.nan)
 
     cold_users = means["calibration_users_cold"] / max(means["calibration_users"], 1.0)
-    return {blend: BlendQuality(mean(at, "ndcg", None), mean(at, "ndcg", "inset"), mean(at, "ndcg", "cold"),
-                                mean(at, "recall", "inset"), mean(at, "recall", "cold"),
-                                float(cold_slots[at] / max(slots[at], 1.0)), cold_users)
-            for at, blend in enumerate(blends)}
+    return {
+        blend: BlendQuality(
+            mean(at, "ndcg", None),
+            mean(at, "ndcg", "inset"),
+            mean(at, "ndcg", "cold"),
+            mean(at, "recall", "inset"),
+            mean(at, "recall", "cold"),
+            float(cold_slots[at] / max(slots[at], 1.0)),
+            cold_users,
+        )
+        for at, blend in enumerate(blends)
+    }

@@ -14,8 +14,17 @@ from liger_core.errors import DataError
 from liger_core.retrieval.metrics import metric_name, ndcg_at_k, recall_at_k
 from liger_core.model.network import Encoded, LigerModel
 from liger_core.progress import Progress
-from liger_core.retrieval.search import (BEAMS, Blend, Ranked, RetrievalIndex, dense_topk, drop_excluded, eval_mode,
-                                  generative_topk, hybrid_topk)
+from liger_core.retrieval.search import (
+    BEAMS,
+    Blend,
+    Ranked,
+    RetrievalIndex,
+    dense_topk,
+    drop_excluded,
+    eval_mode,
+    generative_topk,
+    hybrid_topk,
+)
 from liger_core.data.sequences import Examples
 
 
@@ -25,14 +34,18 @@ METRICS = (("recall", recall_at_k), ("ndcg", ndcg_at_k))
 
 def methods(model: LigerModel) -> list[str]:
     """Retrieval methods the model's mode supports."""
-    return (["generative"] * model.generative + ["dense"] * model.dense
-            + ["hybrid"] * (model.generative and model.dense))
+    return ["generative"] * model.generative + ["dense"] * model.dense + ["hybrid"] * (model.generative and model.dense)
 
 
 def metric_names(model: LigerModel, ks: Sequence[int] = (5, 10), split: str = "val") -> list[str]:
     """Every metric ``evaluate`` can report for this model (segments may be absent)."""
-    return [metric_name(split, method, metric, k, segment) for method in methods(model)
-            for metric, _ in METRICS for k in ks for segment in SEGMENTS]
+    return [
+        metric_name(split, method, metric, k, segment)
+        for method in methods(model)
+        for metric, _ in METRICS
+        for k in ks
+        for segment in SEGMENTS
+    ]
 
 
 def _users(split: str, segment: str | None) -> str:
@@ -71,9 +84,11 @@ def evaluate_sums(
     # Every key exists even for an empty shard, so workers can sum them position by position.
     names = [m for m in methods(model) if m != "hybrid"] + (list(widths) if "hybrid" in methods(model) else [])
     names += [f"{m}_served" for m in names] if served else []
-    sums = dict.fromkeys([_users(split, s) for s in SEGMENTS]
-                         + [metric_name(split, m, metric, k, seg) for m in names
-                            for metric, _ in METRICS for k in ks for seg in SEGMENTS], 0.0)
+    sums = dict.fromkeys(
+        [_users(split, s) for s in SEGMENTS]
+        + [metric_name(split, m, metric, k, seg) for m in names for metric, _ in METRICS for k in ks for seg in SEGMENTS],
+        0.0,
+    )
     progress = Progress(f"evaluate {split}", len(examples), "user")
     with eval_mode(model):
         vectors = index.item_vectors(model)
@@ -83,21 +98,21 @@ def evaluate_sums(
             history_t = torch.from_numpy(history).to(device)
             encoded = model.encode(history_t, index.items)
             generated = generative_topk(model, encoded, index.prefixes, beams) if model.generative else None
-            ranked = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths,
-                               blend, max(ks), None)
+            ranked = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths, blend, max(ks), None)
             if served:
-                excluded = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths,
-                                     blend, max(ks), history_t)
+                excluded = _rank_all(model, encoded, generated, index.cold, vectors, all_idx, widths, blend, max(ks), history_t)
                 ranked.update({f"{m}_served": r for m, r in excluded.items()})
-            add_sums(sums, {method: r.items.cpu().numpy() for method, r in ranked.items()},
-                     targets, examples.is_cold[rows], ks, split)
+            add_sums(
+                sums, {method: r.items.cpu().numpy() for method, r in ranked.items()}, targets, examples.is_cold[rows], ks, split
+            )
             progress.update(int(rows[-1]) + 1)
     progress.close()
     return sums
 
 
-def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.ndarray,
-             cold: np.ndarray, ks: Sequence[int], split: str) -> None:
+def add_sums(
+    sums: dict[str, float], top: dict[str, np.ndarray], targets: np.ndarray, cold: np.ndarray, ks: Sequence[int], split: str
+) -> None:
     """Add one batch of users to ``sums``: user counts per segment, and for each method's
     ranked item_idx [B, >=max(ks)] the Recall/NDCG@k sums per segment."""
     masks = dict(zip(SEGMENTS, (np.ones_like(cold), cold, ~cold)))
@@ -112,9 +127,18 @@ def add_sums(sums: dict[str, float], top: dict[str, np.ndarray], targets: np.nda
                     sums[name] = sums.get(name, 0.0) + float(values[mask].sum())
 
 
-def _rank_all(model: LigerModel, encoded: Encoded, generated: Ranked | None, cold_items: Tensor,
-              vectors: Tensor | None, all_idx: Tensor, hybrid_widths: dict[str, int],
-              blend: Blend, k: int, exclude: Tensor | None) -> dict[str, Ranked]:
+def _rank_all(
+    model: LigerModel,
+    encoded: Encoded,
+    generated: Ranked | None,
+    cold_items: Tensor,
+    vectors: Tensor | None,
+    all_idx: Tensor,
+    hybrid_widths: dict[str, int],
+    blend: Blend,
+    k: int,
+    exclude: Tensor | None,
+) -> dict[str, Ranked]:
     """Every method the mode supports, from one encoding and one beam search (``vectors``
     is None exactly when the mode has no dense head)."""
     ranked: dict[str, Ranked] = {}
@@ -144,8 +168,9 @@ def finish(sums: dict[str, float], split: str = "val") -> dict[str, float]:
     return out
 
 
-def evaluate(model: LigerModel, examples: Examples, index: RetrievalIndex, *, split: str = "val",
-             **options: Any) -> dict[str, float]:
+def evaluate(
+    model: LigerModel, examples: Examples, index: RetrievalIndex, *, split: str = "val", **options: Any
+) -> dict[str, float]:
     """Mean Recall/NDCG@k per method over all, cold-start and in-set targets, in one process
     (options as for ``evaluate_sums``)."""
     return finish(evaluate_sums(model, examples, index, split=split, **options), split)

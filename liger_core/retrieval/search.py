@@ -65,8 +65,7 @@ class PrefixIndex:
             child = items[rows] if level == codes.shape[1] - 1 else child_node[rows]
             counts = np.bincount(node[rows], minlength=int(node.max()) + 1)
             ptr = np.concatenate([[0], np.cumsum(counts)])
-            self.levels.append((torch.from_numpy(ptr), torch.from_numpy(codes[rows, level].copy()),
-                                torch.from_numpy(child)))
+            self.levels.append((torch.from_numpy(ptr), torch.from_numpy(codes[rows, level].copy()), torch.from_numpy(child)))
             node = child_node
 
     def to(self, device: torch.device | str) -> PrefixIndex:
@@ -77,8 +76,7 @@ class PrefixIndex:
         """[R, code_sizes[level]] child of each node per code, -1 where the code is not
         allowed (and for every code of a dead node, -1)."""
         ptr, codes, child = self.levels[level]
-        out = torch.full((len(nodes), self.code_sizes[level]), -1, dtype=torch.long,
-                         device=nodes.device)
+        out = torch.full((len(nodes), self.code_sizes[level]), -1, dtype=torch.long, device=nodes.device)
         live = nodes >= 0
         node = nodes.clamp_min(0)
         start = ptr[node]
@@ -112,12 +110,10 @@ class RetrievalIndex:
         device = items.sid.device
         in_set = np.flatnonzero(mask)
         prefixes = PrefixIndex(items.sid.cpu().numpy(), in_set, code_sizes).to(device)
-        return cls(items, prefixes, torch.from_numpy(in_set).to(device),
-                   torch.from_numpy(np.flatnonzero(~mask)).to(device))
+        return cls(items, prefixes, torch.from_numpy(in_set).to(device), torch.from_numpy(np.flatnonzero(~mask)).to(device))
 
     @classmethod
-    def from_catalog(cls, catalog: Catalog, in_set_mask: np.ndarray,
-                     device: torch.device | str = "cpu") -> RetrievalIndex:
+    def from_catalog(cls, catalog: Catalog, in_set_mask: np.ndarray, device: torch.device | str = "cpu") -> RetrievalIndex:
         return cls.build(Items.from_catalog(catalog, device), in_set_mask, catalog.code_sizes)
 
     def item_vectors(self, model: LigerModel) -> Tensor | None:
@@ -127,8 +123,9 @@ class RetrievalIndex:
 
 
 @torch.no_grad()
-def generative_topk(model: LigerModel, encoded: Encoded, index: PrefixIndex, beams: int = BEAMS,
-                    exclude: Tensor | None = None) -> Ranked:
+def generative_topk(
+    model: LigerModel, encoded: Encoded, index: PrefixIndex, beams: int = BEAMS, exclude: Tensor | None = None
+) -> Ranked:
     """Constrained beam search: [B, beams] distinct in-set items by cumulative log-prob.
 
     At each level a beam may only extend its prefix by a code the index allows, so no
@@ -174,15 +171,13 @@ def drop_excluded(ranked: Ranked, exclude: Tensor) -> Ranked:
 
 
 @torch.no_grad()
-def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, k: int,
-               exclude: Tensor | None = None) -> Ranked:
+def dense_topk(query: Tensor, item_vectors: Tensor, candidate_item_idx: Tensor, k: int, exclude: Tensor | None = None) -> Ranked:
     """Top-k of ``candidate_item_idx`` [M] by cosine of ``query`` [B, d] with their unit-norm
     ``item_vectors`` [M, d]; items in ``exclude`` [B, X] (-1 ignored) are never returned.
     Exact (one matmul): callers batch users so that B x M scores fit in memory."""
     scores = query.float() @ item_vectors.float().T
     if exclude is not None and len(candidate_item_idx):
-        column = torch.full((int(candidate_item_idx.max()) + 1,), -1, dtype=torch.long,
-                            device=scores.device)
+        column = torch.full((int(candidate_item_idx.max()) + 1,), -1, dtype=torch.long, device=scores.device)
         column[candidate_item_idx] = torch.arange(len(candidate_item_idx), device=scores.device)
         known = (exclude >= 0) & (exclude < len(column))
         col = column[exclude.clamp(0, len(column) - 1)]
@@ -217,22 +212,35 @@ class SidePool(NamedTuple):
 
 
 @torch.no_grad()
-def side_pool(query: Tensor, item_vectors: Tensor, cold_items: Tensor, *, cold_cap: int,
-              dense_candidates: int = 0, exclude: Tensor | None = None) -> SidePool:
+def side_pool(
+    query: Tensor,
+    item_vectors: Tensor,
+    cold_items: Tensor,
+    *,
+    cold_cap: int,
+    dense_candidates: int = 0,
+    exclude: Tensor | None = None,
+) -> SidePool:
     """The nearest ``cold_cap`` cold items and ``dense_candidates`` in-set items per user
     (exact matmul top-n, which bounds the hybrid's work per user whatever the catalog's size)."""
     cold = dense_topk(query, item_vectors[cold_items], cold_items, min(cold_cap, len(cold_items)), exclude)
     in_set = torch.ones(len(item_vectors), dtype=torch.bool, device=item_vectors.device)
     in_set[cold_items] = False
     in_set_items = in_set.nonzero().squeeze(1)
-    dense = dense_topk(query, item_vectors[in_set_items], in_set_items,
-                       min(dense_candidates, len(in_set_items)), exclude)
+    dense = dense_topk(query, item_vectors[in_set_items], in_set_items, min(dense_candidates, len(in_set_items)), exclude)
     return SidePool(cold, dense)
 
 
 @torch.no_grad()
-def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: SidePool, k: int,
-                exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
+def hybrid_rank(
+    query: Tensor,
+    item_vectors: Tensor,
+    generated: Ranked,
+    pool: SidePool,
+    k: int,
+    exclude: Tensor | None = None,
+    blend: Blend = Blend(),
+) -> Ranked:
     """LIGER: rank the beam's candidates ``generated`` [B, K], the first
     ``blend.dense_candidates`` of the dense head's own and the first ``blend.cold_candidates``
     cold-start items of ``pool`` (nearest first, so at most that many cold slots per user).
@@ -259,15 +267,15 @@ def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: Si
     if blend.generative_weight:
         beam_scores = beam_scores + blend.generative_weight * (log_prob - best).nan_to_num(0.0)
     candidates, scores = [beam_items.masked_fill(~present, -1)], [beam_scores.masked_fill(~present, -torch.inf)]
-    dense = Ranked(pool.dense.items[:, :blend.dense_candidates], pool.dense.scores[:, :blend.dense_candidates])
-    cold = Ranked(pool.cold.items[:, :blend.cold_candidates], pool.cold.scores[:, :blend.cold_candidates])
+    dense = Ranked(pool.dense.items[:, : blend.dense_candidates], pool.dense.scores[:, : blend.dense_candidates])
+    cold = Ranked(pool.cold.items[:, : blend.cold_candidates], pool.cold.scores[:, : blend.cold_candidates])
     for side, shift in ((dense, behind), (cold, blend.cold_offset)):
         in_beam = (side.items[:, :, None] == beam_items[:, None, :]).any(-1)
         candidates.append(side.items)
         scores.append((side.scores + shift).masked_fill(in_beam | (side.items < 0), -torch.inf))
     all_items, all_scores = torch.cat(candidates, 1), torch.cat(scores, 1)
     source = torch.zeros_like(all_items, dtype=torch.int8)
-    source[:, all_items.shape[1] - cold.items.shape[1]:] = 1
+    source[:, all_items.shape[1] - cold.items.shape[1] :] = 1
     k_out = min(k, all_items.shape[1])
     top, pos = all_scores.topk(k_out, dim=1)
     items = all_items.gather(1, pos).masked_fill(top == -torch.inf, -1)
@@ -281,11 +289,19 @@ def hybrid_rank(query: Tensor, item_vectors: Tensor, generated: Ranked, pool: Si
 
 
 @torch.no_grad()
-def hybrid_topk(query: Tensor, item_vectors: Tensor, generated: Ranked, cold_items: Tensor, k: int,
-                exclude: Tensor | None = None, blend: Blend = Blend()) -> Ranked:
+def hybrid_topk(
+    query: Tensor,
+    item_vectors: Tensor,
+    generated: Ranked,
+    cold_items: Tensor,
+    k: int,
+    exclude: Tensor | None = None,
+    blend: Blend = Blend(),
+) -> Ranked:
     """``hybrid_rank`` with the side pool the blend asks for (see there)."""
-    pool = side_pool(query, item_vectors, cold_items, cold_cap=blend.cold_candidates,
-                     dense_candidates=blend.dense_candidates, exclude=exclude)
+    pool = side_pool(
+        query, item_vectors, cold_items, cold_cap=blend.cold_candidates, dense_candidates=blend.dense_candidates, exclude=exclude
+    )
     return hybrid_rank(query, item_vectors, generated, pool, k, exclude, blend)
 
 
@@ -293,13 +309,21 @@ def hybrid_topk(query: Tensor, item_vectors: Tensor, generated: Ranked, cold_ite
 def all_item_vectors(model: LigerModel, text: Tensor) -> Tensor:
     """Dense vectors [N, d] for every item, ITEM_CHUNK rows at a time."""
     rows = torch.arange(len(text), device=text.device)
-    return torch.cat([model.item_vectors(chunk, at)
-                      for chunk, at in zip(text.split(ITEM_CHUNK), rows.split(ITEM_CHUNK))])
+    return torch.cat([model.item_vectors(chunk, at) for chunk, at in zip(text.split(ITEM_CHUNK), rows.split(ITEM_CHUNK))])
 
 
 @torch.no_grad()
-def recommend(model: LigerModel, history: Tensor, index: RetrievalIndex, vectors: Tensor | None, k: int, *,
-              beams: int = BEAMS, exclude_history: bool = True, blend: Blend = Blend()) -> Ranked:
+def recommend(
+    model: LigerModel,
+    history: Tensor,
+    index: RetrievalIndex,
+    vectors: Tensor | None,
+    k: int,
+    *,
+    beams: int = BEAMS,
+    exclude_history: bool = True,
+    blend: Blend = Blend(),
+) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
     with max(beams, k) beams (tiger, so that k items come back) or dense over the whole
     catalog (dense). ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``:
@@ -314,8 +338,7 @@ def recommend(model: LigerModel, history: Tensor, index: RetrievalIndex, vectors
             return hybrid_topk(encoded.dense_query, vectors, generated, index.cold, k, exclude, blend)
         if model.generative:
             top = generative_topk(model, encoded, index.prefixes, max(beams, k), exclude)
-            return Ranked(top.items[:, :k], top.scores[:, :k],
-                          torch.zeros_like(top.items[:, :k], dtype=torch.int8))
+            return Ranked(top.items[:, :k], top.scores[:, :k], torch.zeros_like(top.items[:, :k], dtype=torch.int8))
         assert vectors is not None  # dense mode, checked above
         everything = torch.arange(len(vectors), device=vectors.device)
         ranked = dense_topk(encoded.dense_query, vectors, everything, k, exclude)

@@ -19,12 +19,10 @@ from liger_core.data.sequences import Split
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}
 TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
 # Model methods, then the baselines; each as published (nothing excluded) and as served.
-TABLE_METHODS = [name + served for served in ("", "_served")
-                 for name in ("generative", "dense", "hybrid", *BASELINES)]
+TABLE_METHODS = [name + served for served in ("", "_served") for name in ("generative", "dense", "hybrid", *BASELINES)]
 
 
-def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateConfig,
-                         seed: int = 0) -> dict[str, float]:
+def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateConfig, seed: int = 0) -> dict[str, float]:
     """Test metrics of every method and of the training-free baselines, as the paper reports
     them and (``*_served``) with history excluded as serving returns them; hybrid for every
     K of ``cfg.beam_sweep`` (``test_hybrid_K{K}_...``); validation metrics and baselines for
@@ -52,8 +50,10 @@ def results_table(metrics: dict[str, float]) -> pd.DataFrame:
     rows = []
     for segment, label in SEGMENT_LABELS.items():
         for method in TABLE_METHODS:
-            values = {f"{'R' if m == 'recall' else 'N'}@{k}": metrics.get(metric_name("test", method, m, k, segment))
-                      for m, k in TABLE_METRICS}
+            values = {
+                f"{'R' if m == 'recall' else 'N'}@{k}": metrics.get(metric_name("test", method, m, k, segment))
+                for m, k in TABLE_METRICS
+            }
             if any(v is not None for v in values.values()):
                 rows.append({"segment": label, "method": method, **values})
     return pd.DataFrame(rows)
@@ -65,8 +65,9 @@ def hybrid_sweep_table(metrics: dict[str, float], beam_sweep: Sequence[int]) -> 
         for segment, label in SEGMENT_LABELS.items():
             key = f"test_hybrid_K{beams}_{{}}@10_{segment}"
             if key.format("recall") in metrics:
-                rows.append({"K": beams, "segment": label, "R@10": metrics[key.format("recall")],
-                             "N@10": metrics[key.format("ndcg")]})
+                rows.append(
+                    {"K": beams, "segment": label, "R@10": metrics[key.format("recall")], "N@10": metrics[key.format("ndcg")]}
+                )
     return pd.DataFrame(rows)
 
 
@@ -76,8 +77,9 @@ class GateDecision:
     reason: str
 
 
-def promotion_gate(candidate: float, champion: float | None, tolerance: float, metric: str,
-                   floor: float | None = None) -> GateDecision:
+def promotion_gate(
+    candidate: float, champion: float | None, tolerance: float, metric: str, floor: float | None = None
+) -> GateDecision:
     """Promote only a finite metric that beats the training-free ``floor`` (the 3-item
     transition count on the same users) and is not worse than the champion by more than
     ``tolerance``. A champion without a finite record (none yet, another metric, a NaN tag)
@@ -85,14 +87,18 @@ def promotion_gate(candidate: float, champion: float | None, tolerance: float, m
     if not np.isfinite(candidate):
         return GateDecision(False, f"{metric} is not finite ({candidate}); not promoted")
     if floor is not None and not candidate > floor:
-        return GateDecision(False, f"{metric} {candidate:.4f} does not beat the transition-count "
-                                   f"baseline {floor:.4f} on the same users; not promoted")
+        return GateDecision(
+            False,
+            f"{metric} {candidate:.4f} does not beat the transition-count baseline {floor:.4f} on the same users; not promoted",
+        )
     beats = f" > baseline {floor:.4f}" if floor is not None else ""
     if champion is None or not np.isfinite(champion):
-        return GateDecision(True, f"{metric} {candidate:.4f}{beats}; champion has no finite record "
-                                  "(none yet, or gated on another metric): promoted")
+        return GateDecision(
+            True,
+            f"{metric} {candidate:.4f}{beats}; champion has no finite record (none yet, or gated on another metric): promoted",
+        )
     if candidate >= champion - tolerance:
-        return GateDecision(True, f"{metric} {candidate:.4f}{beats} and >= champion {champion:.4f} "
-                                  f"- tolerance {tolerance}: promoted")
-    return GateDecision(False, f"{metric} {candidate:.4f} < champion {champion:.4f} - tolerance {tolerance}; "
-                               "kept the champion")
+        return GateDecision(
+            True, f"{metric} {candidate:.4f}{beats} and >= champion {champion:.4f} - tolerance {tolerance}: promoted"
+        )
+    return GateDecision(False, f"{metric} {candidate:.4f} < champion {champion:.4f} - tolerance {tolerance}; kept the champion")

@@ -60,18 +60,31 @@ class Recommender:
         """How the hybrid weighs cold items, the beam's log-prob and the dense head's own
         candidates; chosen on validation at training time (a bundle without one ranks as the
         paper does)."""
-        return Blend(float(self.meta.get("cold_offset", 0.0)), float(self.meta.get("generative_weight", 0.0)),
-                     int(self.meta.get("dense_candidates", 0)), int(self.meta.get("cold_candidates", Blend().cold_candidates)))
+        return Blend(
+            float(self.meta.get("cold_offset", 0.0)),
+            float(self.meta.get("generative_weight", 0.0)),
+            int(self.meta.get("dense_candidates", 0)),
+            int(self.meta.get("cold_candidates", Blend().cold_candidates)),
+        )
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         torch.save({"state": self.model.state_dict()}, folder / WEIGHTS)
-        np.savez(folder / ARRAYS, sid=self.catalog.sid, text=self.catalog.text,
-                 item_idx=self.space.item_idx, in_set=self.in_set, item_ids=self.item_ids.astype(str))
-        (folder / META).write_text(json.dumps({
-            **self.meta, "model_config": self.model_config.model_dump(),
-            "code_sizes": list(self.catalog.code_sizes)}, indent=2))
+        np.savez(
+            folder / ARRAYS,
+            sid=self.catalog.sid,
+            text=self.catalog.text,
+            item_idx=self.space.item_idx,
+            in_set=self.in_set,
+            item_ids=self.item_ids.astype(str),
+        )
+        (folder / META).write_text(
+            json.dumps(
+                {**self.meta, "model_config": self.model_config.model_dump(), "code_sizes": list(self.catalog.code_sizes)},
+                indent=2,
+            )
+        )
         return folder
 
     @classmethod
@@ -107,11 +120,19 @@ class Recommender:
     def with_catalog(self, catalog: Catalog, space: ItemSpace, item_ids: np.ndarray) -> Recommender:
         """Same model over another catalog; items not seen in training become cold-start."""
         if catalog.code_sizes != self.catalog.code_sizes:
-            raise DataError(f"catalog code sizes {catalog.code_sizes} differ from the model's "
-                            f"{self.catalog.code_sizes}: semantic IDs come from another RQ-VAE setup")
+            raise DataError(
+                f"catalog code sizes {catalog.code_sizes} differ from the model's "
+                f"{self.catalog.code_sizes}: semantic IDs come from another RQ-VAE setup"
+            )
         trained = self.space.item_idx[self.in_set]
-        return replace(self, model=self._model_for(space), catalog=catalog, space=space,
-                       item_ids=np.asarray(item_ids), in_set=np.isin(space.item_idx, trained))
+        return replace(
+            self,
+            model=self._model_for(space),
+            catalog=catalog,
+            space=space,
+            item_ids=np.asarray(item_ids),
+            in_set=np.isin(space.item_idx, trained),
+        )
 
     def _model_for(self, space: ItemSpace) -> LigerModel:
         """The model with its per-item vectors (if any) moved to ``space``'s rows: an item
@@ -127,9 +148,16 @@ class Recommender:
         cast(TextTower, model.text).item_id = torch.nn.Embedding.from_pretrained(weight, freeze=True)
         return model
 
-    def recommend(self, histories: Sequence[Sequence[int]], k: int, *, beams: int = BEAMS,
-                  exclude_history: bool = True, batch_users: int = 64,
-                  device: str = "cpu") -> pd.DataFrame:
+    def recommend(
+        self,
+        histories: Sequence[Sequence[int]],
+        k: int,
+        *,
+        beams: int = BEAMS,
+        exclude_history: bool = True,
+        batch_users: int = 64,
+        device: str = "cpu",
+    ) -> pd.DataFrame:
         """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
         score, source. Items of a history that are not in the catalog are ignored. The beam
         is ``max(beams, k)`` wide, plus the history window when history is excluded: excluded
@@ -139,15 +167,19 @@ class Recommender:
         model, retrieval, vectors = self._serving_on(device)
         parts, progress = [], Progress("recommend", len(histories), "user")
         for start in range(0, len(histories), batch_users):
-            chunk = [self._positions(h) for h in histories[start:start + batch_users]]
+            chunk = [self._positions(h) for h in histories[start : start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
-            ranked = recommend(model, history, retrieval, vectors, k, beams=beams,
-                               exclude_history=exclude_history, blend=self.blend)
+            ranked = recommend(
+                model, history, retrieval, vectors, k, beams=beams, exclude_history=exclude_history, blend=self.blend
+            )
             parts.append(self._rows(ranked, start))
             progress.update(min(start + batch_users, len(histories)))
         progress.close()
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["row", "rank", "item_idx", "item_id", "score", "source"])
+        return (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else pd.DataFrame(columns=["row", "rank", "item_idx", "item_id", "score", "source"])
+        )
 
     def _serving_on(self, device: str) -> _Serving:
         """Built on the first call per device; later Arrow batches of the same process reuse it."""
@@ -176,16 +208,28 @@ class Recommender:
         rows, ranks = np.nonzero(items >= 0)
         positions = items[rows, ranks]
         source = ranked.source.cpu().numpy()[rows, ranks]
-        return pd.DataFrame({
-            "row": rows + start, "rank": ranks + 1,
-            "item_idx": self.space.item_idx[positions], "item_id": self.item_ids[positions],
-            "score": ranked.scores.cpu().numpy()[rows, ranks].astype(np.float64),
-            "source": np.asarray(SOURCES)[source],
-        })
+        return pd.DataFrame(
+            {
+                "row": rows + start,
+                "rank": ranks + 1,
+                "item_idx": self.space.item_idx[positions],
+                "item_id": self.item_ids[positions],
+                "score": ranked.scores.cpu().numpy()[rows, ranks].astype(np.float64),
+                "source": np.asarray(SOURCES)[source],
+            }
+        )
 
 
-def recommend_frames(frames: Iterable[pd.DataFrame], bundle: dict[str, bytes], k: int, *, beams: int,
-                     exclude_history: bool, batch_users: int, threads: int = 0) -> Iterator[pd.DataFrame]:
+def recommend_frames(
+    frames: Iterable[pd.DataFrame],
+    bundle: dict[str, bytes],
+    k: int,
+    *,
+    beams: int,
+    exclude_history: bool,
+    batch_users: int,
+    threads: int = 0,
+) -> Iterator[pd.DataFrame]:
     """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top-k per user."""
     if threads > 0:
         torch.set_num_threads(threads)
@@ -194,10 +238,16 @@ def recommend_frames(frames: Iterable[pd.DataFrame], bundle: dict[str, bytes], k
         if frame.empty:
             continue
         histories = frame["items"].tolist()
-        top = recommender.recommend(histories, k, beams=beams, exclude_history=exclude_history,
-                                    batch_users=batch_users)
+        top = recommender.recommend(histories, k, beams=beams, exclude_history=exclude_history, batch_users=batch_users)
         top["user_id"] = frame["user_id"].to_numpy()[top["row"].to_numpy()]
-        top["shared_prefix"] = np.concatenate([
-            recommender.shared_prefix(histories[row], group["item_idx"].to_numpy())
-            for row, group in top.groupby("row", sort=False)]) if len(top) else []
+        top["shared_prefix"] = (
+            np.concatenate(
+                [
+                    recommender.shared_prefix(histories[row], group["item_idx"].to_numpy())
+                    for row, group in top.groupby("row", sort=False)
+                ]
+            )
+            if len(top)
+            else []
+        )
         yield top[RECOMMENDATION_COLUMNS]

@@ -17,8 +17,7 @@ from liger_core.errors import DataError
 CHUNK_BATCHES = 50  # batches per sort window: short enough to keep epochs well shuffled
 
 
-def bucketed_batches(lengths: np.ndarray, targets: np.ndarray, batch_targets: int, seed: int,
-                     epoch: int) -> list[np.ndarray]:
+def bucketed_batches(lengths: np.ndarray, targets: np.ndarray, batch_targets: int, seed: int, epoch: int) -> list[np.ndarray]:
     """Unit indices per batch; every unit appears in exactly one batch.
 
     Units are shuffled, cut into windows of about ``CHUNK_BATCHES`` batches, sorted by
@@ -57,8 +56,9 @@ class BucketedLoader:
     same number of batches (an epoch drops at most world - 1 batches).
     """
 
-    def __init__(self, lengths: np.ndarray, targets: np.ndarray, batch_targets: int, seed: int,
-                 rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self, lengths: np.ndarray, targets: np.ndarray, batch_targets: int, seed: int, rank: int = 0, world: int = 1
+    ) -> None:
         if len(lengths) < world:
             raise DataError(f"{len(lengths)} training units cannot be shared by {world} workers")
         self.lengths = np.asarray(lengths, dtype=np.int64)

@@ -26,9 +26,16 @@ ORDER = {"liger_retrain": RETRAIN, "liger_nightly": NIGHTLY}
 IN_PROCESS = {"announce_promotion", "champion_ready"}  # small registry lookups, no Spark
 SPARK_TASKS = {dag_id: [t for t in order if t not in IN_PROCESS] for dag_id, order in ORDER.items()}
 WRITES_WAREHOUSE = {"ingest", "embed_items", "semantic_ids", "build_sequences", "recommend"}
-JOB_OF = {"ingest": "ingest", "embed_items": "embed_items", "semantic_ids": "semantic_ids",
-          "build_sequences": "build_sequences", "train": "train", "evaluate": "evaluate",
-          "recommend": "recommend", "publish": "publish"}
+JOB_OF = {
+    "ingest": "ingest",
+    "embed_items": "embed_items",
+    "semantic_ids": "semantic_ids",
+    "build_sequences": "build_sequences",
+    "train": "train",
+    "evaluate": "evaluate",
+    "recommend": "recommend",
+    "publish": "publish",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +46,7 @@ def airflow_env(tmp_path_factory):
     os.environ["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
-    for name in ("AIRFLOW_CONN_LIGER_SPARK", "SPARK_LOCAL_IP", "LIGER_HOME",
-                 "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
+    for name in ("AIRFLOW_CONN_LIGER_SPARK", "SPARK_LOCAL_IP", "LIGER_HOME", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
         os.environ.pop(name, None)
     sys.path.insert(0, str(DAGS_DIR))
     yield
@@ -81,8 +87,8 @@ def test_task_order_is_a_chain(dagbag, dag_id):
     tasks = [dag.get_task(t) for t in ORDER[dag_id]]
     assert sorted(dag.task_ids) == sorted(ORDER[dag_id])
     for i, task in enumerate(tasks):
-        assert task.upstream_task_ids == (set(ORDER[dag_id][i - 1:i]) if i else set()), task.task_id
-        assert task.downstream_task_ids == set(ORDER[dag_id][i + 1:i + 2]), task.task_id
+        assert task.upstream_task_ids == (set(ORDER[dag_id][i - 1 : i]) if i else set()), task.task_id
+        assert task.downstream_task_ids == set(ORDER[dag_id][i + 1 : i + 2]), task.task_id
 
 
 def test_every_dag_in_the_folder_follows_the_house_rules(dagbag, common):
@@ -103,8 +109,7 @@ def test_every_dag_in_the_folder_follows_the_house_rules(dagbag, common):
             assert common.log_task_failure in list(task.on_failure_callback or []), where
             if isinstance(task, SparkSubmitOperator):
                 assert task.retry_policy is common.NO_RETRY_ON_INPUT_ERRORS, where
-                assert task.pool == ("liger_warehouse" if Path(task.application).name in writers
-                                     else "default_pool"), where
+                assert task.pool == ("liger_warehouse" if Path(task.application).name in writers else "default_pool"), where
 
 
 @pytest.mark.parametrize("dag_id", sorted(ORDER))
@@ -156,8 +161,10 @@ def test_spark_submit_tasks(dagbag, common, dag_id):
         assert "SPARK_LOCAL_IP" not in env  # decided when the task runs, from the connection
         assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
         # the driver's memory and JVM options go on spark-submit's command line
-        assert task.conf == {"spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-                             "spark.driver.memory": "{{ params.driver_memory }}"}
+        assert task.conf == {
+            "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+            "spark.driver.memory": "{{ params.driver_memory }}",
+        }
 
 
 def test_ds_argument_renders_the_logical_date(dagbag, common):
@@ -176,8 +183,7 @@ def test_templates_render(dagbag):
     for dag in dagbag.dags.values():
         params = {name: dag.params[name] for name in dag.params}
         for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
-            context = {"ds": "2026-11-23", "params": params, "dag": dag, "task": task, "dag_run": run,
-                       "ti": ResolvedPair}
+            context = {"ds": "2026-11-23", "params": params, "dag": dag, "task": task, "dag_run": run, "ti": ResolvedPair}
             args = task.render_template(task.application_args, context)
             assert args[:4] == ["--ds", "2026-11-23", "--profile", "cpu"]
             assert not any("{{" in a for a in args), args
@@ -197,8 +203,7 @@ def test_semantic_ids_mode(dagbag):
 
 def _overrides(task):
     args = task.application_args
-    return {args[i + 1].split("=", 1)[0]: args[i + 1].split("=", 1)[1]
-            for i, a in enumerate(args) if a == "--set"}
+    return {args[i + 1].split("=", 1)[0]: args[i + 1].split("=", 1)[1] for i, a in enumerate(args) if a == "--set"}
 
 
 def test_params_and_overrides(dagbag, common):
@@ -224,8 +229,10 @@ def test_overrides_are_valid_config_keys(dagbag):
         params = {name: dag.params[name] for name in dag.params}
         template_env = dag.get_template_env()
         for task in (dag.get_task(t) for t in SPARK_TASKS[dag.dag_id]):
-            overrides = [f"{key}={template_env.from_string(value).render(params=params, ti=ResolvedPair)}"
-                         for key, value in _overrides(task).items()]
+            overrides = [
+                f"{key}={template_env.from_string(value).render(params=params, ti=ResolvedPair)}"
+                for key, value in _overrides(task).items()
+            ]
             settings = load_settings("cpu", overrides, environ={})
             if task.task_id == "recommend":
                 assert settings.recommend.k == 20 and settings.recommend.model == "7"
@@ -323,22 +330,30 @@ def test_exit_2_is_a_stage_input_error_and_other_codes_stay_retryable(common, mo
 
 
 def test_failure_callback_message(common, caplog):
-    ti = SimpleNamespace(dag_id="liger_nightly", task_id="recommend", try_number=3,
-                         log_url="http://localhost:8080/dags/liger_nightly/runs/r1/tasks/recommend?try_number=3")
-    context = {"task_instance": ti, "ds": "2026-11-23",
-               "exception": RuntimeError("Cannot execute: spark-submit ...\nError code is: 1.")}
+    ti = SimpleNamespace(
+        dag_id="liger_nightly",
+        task_id="recommend",
+        try_number=3,
+        log_url="http://localhost:8080/dags/liger_nightly/runs/r1/tasks/recommend?try_number=3",
+    )
+    context = {
+        "task_instance": ti,
+        "ds": "2026-11-23",
+        "exception": RuntimeError("Cannot execute: spark-submit ...\nError code is: 1."),
+    }
     with caplog.at_level("ERROR", logger="liger.airflow"):
         message = common.log_task_failure(context)
-    assert message == ("LIGER task failed: dag=liger_nightly task=recommend ds=2026-11-23 try=3 "
-                       "log=http://localhost:8080/dags/liger_nightly/runs/r1/tasks/recommend?try_number=3 "
-                       "error=RuntimeError: Cannot execute: spark-submit ... Error code is: 1.")
+    assert message == (
+        "LIGER task failed: dag=liger_nightly task=recommend ds=2026-11-23 try=3 "
+        "log=http://localhost:8080/dags/liger_nightly/runs/r1/tasks/recommend?try_number=3 "
+        "error=RuntimeError: Cannot execute: spark-submit ... Error code is: 1."
+    )
     assert "\n" not in message
     assert message in caplog.text
 
 
 def test_failure_callback_tolerates_a_sparse_context(common):
-    message = common.log_task_failure({"dag": SimpleNamespace(dag_id="liger_retrain"),
-                                       "task": SimpleNamespace(task_id="train")})
+    message = common.log_task_failure({"dag": SimpleNamespace(dag_id="liger_retrain"), "task": SimpleNamespace(task_id="train")})
     assert message == "LIGER task failed: dag=liger_retrain task=train ds=? try=? log=?"
     run = SimpleNamespace(run_after=datetime(2026, 11, 24, 3, tzinfo=timezone.utc))
     message = common.log_task_failure({"dag": SimpleNamespace(dag_id="liger_retrain"), "dag_run": run})
@@ -361,12 +376,15 @@ def test_setup_connection_is_local(common, monkeypatch):
     assert command[:3] == [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[*]"]
 
 
-@pytest.mark.parametrize("value, master", [
-    ("spark://spark-master:7077?deploy-mode=client", "spark://spark-master:7077"),
-    ('{"conn_type": "spark", "host": "spark://spark-master", "port": 7077}', "spark://spark-master:7077"),
-    ('{"conn_type": "spark", "host": "local[2]"}', "local[2]"),
-    ("yarn://resourcemanager", "yarn://resourcemanager"),
-])
+@pytest.mark.parametrize(
+    "value, master",
+    [
+        ("spark://spark-master:7077?deploy-mode=client", "spark://spark-master:7077"),
+        ('{"conn_type": "spark", "host": "spark://spark-master", "port": 7077}', "spark://spark-master:7077"),
+        ('{"conn_type": "spark", "host": "local[2]"}', "local[2]"),
+        ("yarn://resourcemanager", "yarn://resourcemanager"),
+    ],
+)
 def test_connection_master_matches_the_provider(common, monkeypatch, value, master):
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
     from airflow.sdk import BaseHook

@@ -18,8 +18,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
-SERVICES = {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-            "airflow-dag-processor", "spark-master", "spark-worker", "mlflow"}
+SERVICES = {
+    "postgres",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "spark-master",
+    "spark-worker",
+    "mlflow",
+}
 AIRFLOW = sorted(s for s in SERVICES if s.startswith("airflow-"))
 SPARK_RUNTIME = ["spark-worker"]  # where executors (and a cluster-mode driver) run
 
@@ -146,7 +154,7 @@ def test_dependencies_start_in_order(compose):
 def _entrypoint() -> list[str]:
     for line in (DOCKER / "Dockerfile").read_text().splitlines():
         if line.startswith("ENTRYPOINT"):
-            return json.loads(line[len("ENTRYPOINT"):])
+            return json.loads(line[len("ENTRYPOINT") :])
     raise AssertionError("Dockerfile has no ENTRYPOINT")
 
 
@@ -168,8 +176,9 @@ def _run_entrypoint(*args: str) -> subprocess.CompletedProcess:
     env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
     env.pop("PYSPARK_PYTHON", None)
     env.pop("PYSPARK_DRIVER_PYTHON", None)
-    return subprocess.run(["bash", str(DOCKER / "entrypoint.sh"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["bash", str(DOCKER / "entrypoint.sh"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_entrypoint_runs_liger_config():

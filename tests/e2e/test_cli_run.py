@@ -28,8 +28,12 @@ def snapshot(warehouse: Path) -> dict[str, pd.DataFrame]:
         frame = pd.read_parquet(warehouse / name / f"ds={DS}", partitioning=None)
         frame = frame.drop(columns=["generated_at"], errors="ignore")
         for column in frame.columns:  # list columns (codes, embedding, items, ts) compare as tuples
-            if frame[column].dtype == object and len(frame) and hasattr(frame[column].iloc[0], "__len__") \
-                    and not isinstance(frame[column].iloc[0], str):
+            if (
+                frame[column].dtype == object
+                and len(frame)
+                and hasattr(frame[column].iloc[0], "__len__")
+                and not isinstance(frame[column].iloc[0], str)
+            ):
                 frame[column] = frame[column].map(tuple)
         key = [c for c in ("user_id", "rank", "item_idx", "event_seq") if c in frame.columns]
         tables[name] = frame.sort_values(key, ignore_index=True)
@@ -38,9 +42,16 @@ def snapshot(warehouse: Path) -> dict[str, pd.DataFrame]:
 
 def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     home = tmp_path / "home"
-    overrides = [f"paths.home={home}", f"source.path={trainable_source}", "source.format=tabular",
-                 "source.events_file=events.tsv", "source.items_file=items.tsv", "source.item_columns={}",
-                 *SMALL_RQVAE, *TINY_MODEL]
+    overrides = [
+        f"paths.home={home}",
+        f"source.path={trainable_source}",
+        "source.format=tabular",
+        "source.events_file=events.tsv",
+        "source.items_file=items.tsv",
+        "source.item_columns={}",
+        *SMALL_RQVAE,
+        *TINY_MODEL,
+    ]
     args = [sys.executable, "-m", "jobs.cli", "run", "--ds", DS]
     for override in overrides:
         args += ["--set", override]
@@ -49,10 +60,19 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     out = done.stdout
     assert "liger_retrain succeeded" in out and "liger_nightly succeeded" in out
     # each task's start and end stream to the terminal while the DAG runs
-    streamed = out[out.index("running liger_retrain"):out.index("liger_retrain succeeded")]
+    streamed = out[out.index("running liger_retrain") : out.index("liger_retrain succeeded")]
     assert f"  ingest started for ds={DS}" in streamed and re.search(r"  train done in \d+ s", streamed)
-    for stage in ("ingest", "embed_items", "rqvae_train", "build_sequences", "train", "evaluate",
-                  "semantic_ids_assign", "recommend", "publish"):
+    for stage in (
+        "ingest",
+        "embed_items",
+        "rqvae_train",
+        "build_sequences",
+        "train",
+        "evaluate",
+        "semantic_ids_assign",
+        "recommend",
+        "publish",
+    ):
         assert f"  {stage} " in out, stage
     # the evaluation table, with the training-free baselines beside the model
     assert re.search(r"cold-start\s+hybrid\s", out) and re.search(r"in-set\s+transition3\s", out)
@@ -61,7 +81,10 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     assert "Where to look:" in out and "/#/experiments/" in out
     assert f"Great Expectations Data Docs: {home}/var/gx/uncommitted/data_docs/local_site/index.html" in out
     assert {p for p in ("training_curve.png", "hybrid_vs_K.png", "code_usage.png") if f"/plots/{p}" in out} == {
-        "training_curve.png", "hybrid_vs_K.png", "code_usage.png"}
+        "training_curve.png",
+        "hybrid_vs_K.png",
+        "code_usage.png",
+    }
     print(out)  # the report, for the CI log
 
     warehouse = home / "var" / "warehouse"
@@ -75,8 +98,7 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     before = snapshot(warehouse)
     env = airflow_env(make_settings(home, trainable_source, *SMALL_RQVAE, *TINY_MODEL), overrides)
     airflow = str(Path(sys.executable).with_name("airflow"))
-    again = subprocess.run([airflow, "dags", "test", "liger_nightly", DS], env=env, capture_output=True,
-                           text=True, timeout=1200)
+    again = subprocess.run([airflow, "dags", "test", "liger_nightly", DS], env=env, capture_output=True, text=True, timeout=1200)
     assert again.returncode == 0, again.stdout[-3000:]
     after = snapshot(warehouse)
     for name in NIGHTLY_TABLES:
@@ -93,16 +115,18 @@ def _assert_retrain_metadata(airflow_db: Path) -> None:
         events = conn.execute("SELECT extra FROM asset_event").fetchall()
     assert runs == [("success",)]
     writers = {"ingest", "embed_items", "semantic_ids", "build_sequences"}
-    assert sorted(tasks) == sorted((task, "success", "liger_warehouse" if task in writers else "default_pool")
-                                   for task in ("ingest", "embed_items", "semantic_ids", "build_sequences",
-                                                "train", "evaluate", "announce_promotion"))
+    assert sorted(tasks) == sorted(
+        (task, "success", "liger_warehouse" if task in writers else "default_pool")
+        for task in ("ingest", "embed_items", "semantic_ids", "build_sequences", "train", "evaluate", "announce_promotion")
+    )
     assert pools == [("liger_warehouse", 1)]
     # the first version is promoted (no champion yet, floor off for tiny data): one event, naming it
     assert [json.loads(extra) for (extra,) in events] == [{"version": "1"}]
 
 
 def test_liger_reports_bad_config_in_one_line():
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "ingest", "--set", "source.nope=1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "ingest", "--set", "source.nope=1"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: invalid configuration (cpu.yaml): source.nope: unknown key"

@@ -31,18 +31,20 @@ BOUND_SECONDS = 900
 
 def _scheduler_env(settings, overrides: list[str], metadata_db: str) -> dict[str, str]:
     port = free_port()
-    return {**airflow_env(settings, overrides),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db.replace("postgresql://", "postgresql+psycopg://"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the triggered run, no cron runs
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),  # shared by the three processes
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
-            "SPARK_LOCAL_IP": "127.0.0.1"}
+    return {
+        **airflow_env(settings, overrides),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db.replace("postgresql://", "postgresql+psycopg://"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the triggered run, no cron runs
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),  # shared by the three processes
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
 
 
 def _cli(args: list[str], env: dict[str, str]) -> str:
@@ -66,19 +68,31 @@ def test_scheduler_runs_a_triggered_nightly(tmp_path, served, metadata_db):
     assert airflow_objects.ensure(airflow_objects.airflow_runner(env)) == ["connection liger_spark"]
     logs = tmp_path / "airflow-logs"
     logs.mkdir()
-    processes = [subprocess.Popen([AIRFLOW, *command], env=env, stdout=(logs / f"{command[0]}.log").open("w"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-                 for command in (["api-server", "--port", env["AIRFLOW__API__PORT"], "--workers", "1"],
-                                 ["dag-processor"], ["scheduler"])]
+    processes = [
+        subprocess.Popen(
+            [AIRFLOW, *command],
+            env=env,
+            stdout=(logs / f"{command[0]}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for command in (["api-server", "--port", env["AIRFLOW__API__PORT"], "--workers", "1"], ["dag-processor"], ["scheduler"])
+    ]
     db = psycopg.connect(metadata_db, autocommit=True)
     started = time.monotonic()
     try:
         deadline = started + BOUND_SECONDS
-        _wait(lambda: db.execute("SELECT 1 FROM dag WHERE dag_id = 'liger_nightly'").fetchone(),
-              "the dag-processor to parse liger_nightly", logs, deadline)
+        _wait(
+            lambda: db.execute("SELECT 1 FROM dag WHERE dag_id = 'liger_nightly'").fetchone(),
+            "the dag-processor to parse liger_nightly",
+            logs,
+            deadline,
+        )
         _cli(["dags", "unpause", "liger_nightly"], env)
-        _cli(["dags", "trigger", "liger_nightly", "--logical-date", f"{TONIGHT}T00:00:00+00:00",
-              "--run-id", "scheduler_test"], env)
+        _cli(
+            ["dags", "trigger", "liger_nightly", "--logical-date", f"{TONIGHT}T00:00:00+00:00", "--run-id", "scheduler_test"], env
+        )
+
         def finished() -> bool:
             state = db.execute("SELECT state FROM dag_run WHERE run_id = 'scheduler_test'").fetchone()[0]
             return state in ("success", "failed")
@@ -86,8 +100,9 @@ def test_scheduler_runs_a_triggered_nightly(tmp_path, served, metadata_db):
         _wait(finished, "liger_nightly to finish", logs, deadline)
         seconds = time.monotonic() - started
         tasks = dict(db.execute("SELECT task_id, state FROM task_instance WHERE run_id = 'scheduler_test'").fetchall())
-        pooled = db.execute("SELECT count(*) FROM task_instance WHERE run_id = 'scheduler_test' "
-                                     "AND pool = 'liger_warehouse'").fetchone()[0]
+        pooled = db.execute(
+            "SELECT count(*) FROM task_instance WHERE run_id = 'scheduler_test' AND pool = 'liger_warehouse'"
+        ).fetchone()[0]
     finally:
         for process in reversed(processes):
             os.killpg(process.pid, signal.SIGTERM)

@@ -37,8 +37,9 @@ def free_port() -> int:
 
 
 def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "spark-class"), *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "spark-class"), *args], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def _alive_workers(ui_port: int) -> int:
@@ -54,11 +55,29 @@ def cluster(tmp_path):
     """``spark://127.0.0.1:<port>`` with one registered worker; both stopped afterwards."""
     port, ui_port = free_port(), free_port()
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}  # finds the Spark home
-    master = _start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                     "--webui-port", str(ui_port)], tmp_path / "master.log", env)
-    worker = _start(["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "2",
-                     "--memory", "2g", "--webui-port", str(free_port()), "--work-dir", str(tmp_path / "work"),
-                     f"spark://127.0.0.1:{port}"], tmp_path / "worker.log", env)
+    master = _start(
+        ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)],
+        tmp_path / "master.log",
+        env,
+    )
+    worker = _start(
+        [
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(tmp_path / "work"),
+            f"spark://127.0.0.1:{port}",
+        ],
+        tmp_path / "worker.log",
+        env,
+    )
     try:
         deadline = time.monotonic() + 120
         while _alive_workers(ui_port) < 1:
@@ -81,14 +100,34 @@ def submit(master: str, job: str, ds: str, overrides: list[str], log: Path) -> f
     finally:
         sys.path.remove(str(ROOT / "dags"))
     archives, code_conf = executor_code_options()
-    command = [str(BIN / "spark-submit"), "--master", master, "--deploy-mode", "client",
-               "--archives", archives, *[arg for key, value in code_conf.items() for arg in ("--conf", f"{key}={value}")],
-               "--driver-memory", "1g",
-               "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC", "--conf", "spark.executor.memory=1g",
-               str(ROOT / "jobs" / f"{job}.py"), "--ds", ds, "--profile", "cpu",
-               *[arg for item in overrides for arg in ("--set", item)]]
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1"}  # one host: the driver's address is loopback here
+    command = [
+        str(BIN / "spark-submit"),
+        "--master",
+        master,
+        "--deploy-mode",
+        "client",
+        "--archives",
+        archives,
+        *[arg for key, value in code_conf.items() for arg in ("--conf", f"{key}={value}")],
+        "--driver-memory",
+        "1g",
+        "--conf",
+        "spark.driver.extraJavaOptions=-Duser.timezone=UTC",
+        "--conf",
+        "spark.executor.memory=1g",
+        str(ROOT / "jobs" / f"{job}.py"),
+        "--ds",
+        ds,
+        "--profile",
+        "cpu",
+        *[arg for item in overrides for arg in ("--set", item)],
+    ]
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }  # one host: the driver's address is loopback here
     started = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)

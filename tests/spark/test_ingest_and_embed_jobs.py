@@ -20,8 +20,18 @@ def test_ingest_writes_contract_tables_and_is_idempotent(spark, job_settings, ti
     assert stats["items"] == 5 and stats["interactions"] == 9 and stats["users"] == 3
     assert stats["quarantined_interactions"] == 1
     items = table(spark, job_settings, "items", DS1)
-    assert set(items.columns) >= {"item_id", "item_idx", "title", "brand", "categories", "price",
-                                  "description", "text", "text_hash", "first_seen_ds"}
+    assert set(items.columns) >= {
+        "item_id",
+        "item_idx",
+        "title",
+        "brand",
+        "categories",
+        "price",
+        "description",
+        "text",
+        "text_hash",
+        "first_seen_ds",
+    }
     assert sorted(items["item_idx"]) == [0, 1, 2, 3, 4]
     quarantine = table(spark, job_settings, "quarantine/interactions", DS1)
     assert quarantine[["line_no", "reason"]].values.tolist() == [[11, "unknown_item"]]

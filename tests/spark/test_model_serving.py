@@ -17,8 +17,9 @@ def test_spark_udf_scores_histories_with_k(spark, tmp_path):
         with mlflow.start_run():
             version, _ = register_pair(0)
         assert MlflowClient().get_model_version("recommender", version).description
-        score = mlflow.pyfunc.spark_udf(spark, f"models:/recommender/{version}", result_type=RESULT,
-                                        env_manager="local", params={"k": 4})
+        score = mlflow.pyfunc.spark_udf(
+            spark, f"models:/recommender/{version}", result_type=RESULT, env_manager="local", params={"k": 4}
+        )
         histories = spark.createDataFrame([([0, 1, 2],), ([3],), ([4, 5],)], "items array<bigint>")
         rows = histories.withColumn("top", score("items")).select("items", "top.*").collect()
     finally:

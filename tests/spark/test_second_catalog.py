@@ -28,12 +28,19 @@ def write_recbole(folder):
 def test_a_recbole_catalog_runs_end_to_end_with_no_file_rewritten(spark, tmp_path, tracking_uri):
     source = write_recbole(tmp_path / "recbole")
     settings = make_settings(
-        tmp_path / "home", source, *SMALL_RQVAE, *TINY_MODEL, f"tracking.uri={tracking_uri}",
-        "source.events_file=shop.inter", "source.items_file=shop.item",
-        "source.file_format=delimited", "source.delimiter=tab",
+        tmp_path / "home",
+        source,
+        *SMALL_RQVAE,
+        *TINY_MODEL,
+        f"tracking.uri={tracking_uri}",
+        "source.events_file=shop.inter",
+        "source.items_file=shop.item",
+        "source.file_format=delimited",
+        "source.delimiter=tab",
         'source.event_columns={user_id: "user_id:token", item_id: "item_id:token", timestamp: "timestamp:float"}',
         'source.item_columns={item_id: "item_id:token", title: "product_name:token_seq", '
-        'categories: "shelf:token_seq", brand: "maker:token"}')
+        'categories: "shelf:token_seq", brand: "maker:token"}',
+    )
     stats = ingest.run(settings, DS, spark)
     assert (stats["items"], stats["interactions"], stats["users"]) == (5, 20, 4)
     assert stats["quarantined_items"] == stats["quarantined_interactions"] == 0

@@ -14,12 +14,10 @@ import pytest
 from jobs import publish
 from liger_core.platform.sql_catalog import TABLES, query, register_duckdb_views, view_ddl
 from tests.conftest import make_settings
-from tests.unit.test_sql_queries import (CODES, DS, RECS, items_table, recommendations_table,
-                                         semantic_ids_table, write_partition)
+from tests.unit.test_sql_queries import CODES, DS, RECS, items_table, recommendations_table, semantic_ids_table, write_partition
 
 pytestmark = pytest.mark.spark
-QUERIES = {"user_top_k": {"user_id": "u2"}, "source_mix": {}, "cold_start_coverage": {},
-           "semantic_id_collisions": {}}
+QUERIES = {"user_top_k": {"user_id": "u2"}, "source_mix": {}, "cold_start_coverage": {}, "semantic_id_collisions": {}}
 
 
 def rounded(rows) -> list[tuple]:
@@ -51,6 +49,11 @@ def test_queries_give_the_same_answers_on_spark_and_duckdb(spark, warehouse: Pat
 def test_publish_through_spark(spark, warehouse: Path) -> None:
     settings = make_settings(warehouse.parents[1], Path("unused"))
     stats = publish._publish_spark(settings, DS, None, spark)
-    assert stats == {"views": list(TABLES), "rows": 9, "rows_cold_start": 3,
-                     "share_cold_start": pytest.approx(1 / 3), "rows_generative": 6,
-                     "share_generative": pytest.approx(2 / 3)}
+    assert stats == {
+        "views": list(TABLES),
+        "rows": 9,
+        "rows_cold_start": 3,
+        "share_cold_start": pytest.approx(1 / 3),
+        "rows_generative": 6,
+        "share_generative": pytest.approx(2 / 3),
+    }

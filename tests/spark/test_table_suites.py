@@ -24,8 +24,9 @@ def sequences(spark, rows):
 def test_sequence_summary_catches_unknown_items_misaligned_lists_and_time_going_back(spark):
     known = spark.createDataFrame(pd.DataFrame({"item_idx": [0, 1, 2]}))
     good = sequences(spark, [("u1", 0, [0, 1], T[:2]), ("u2", 1, [2], T[:1])])
-    assert validate_frame("user_sequences", build_sequences.sequence_summary(good, known),
-                          user_sequences_suite()) == len(user_sequences_suite())
+    assert validate_frame("user_sequences", build_sequences.sequence_summary(good, known), user_sequences_suite()) == len(
+        user_sequences_suite()
+    )
     bad = sequences(spark, [("u1", 0, [0, 7], T[:2]), ("u2", 1, [2, 1], [T[2], T[1]]), ("u3", 2, [1, 2], T[:1])])
     with pytest.raises(ValidationFailed) as err:
         validate_frame("user_sequences", build_sequences.sequence_summary(bad, known), user_sequences_suite())
@@ -39,8 +40,11 @@ def test_a_failed_user_sequences_suite_commits_nothing(spark, job_settings, monk
     ingest.run(job_settings, DS, spark)
     real = build_sequences.user_sequences
     # Time going back inside every user's list: what a broken ordering would write.
-    monkeypatch.setattr(build_sequences, "user_sequences",
-                        lambda events: real(events).selectExpr("user_id", "user_idx", "items", "reverse(ts) AS ts"))
+    monkeypatch.setattr(
+        build_sequences,
+        "user_sequences",
+        lambda events: real(events).selectExpr("user_id", "user_idx", "items", "reverse(ts) AS ts"),
+    )
     with pytest.raises(ValidationFailed, match="ts_sorted"):
         build_sequences.run(job_settings, DS, spark)
     assert not Warehouse(spark, job_settings.paths.warehouse_uri).exists("user_sequences", DS)
@@ -60,8 +64,7 @@ def test_recommendation_suites_pass_a_good_table_and_name_every_broken_rule(spar
     # u1's scores rise with rank; u2 has one row fewer than expected.
     rising = [("u1", 1, "A", 0.1, "generative"), ("u1", 2, "B", 0.5, "generative"), ("u2", 1, "B", 0.7, "generative")]
     with pytest.raises(ValidationFailed) as err:
-        recommend._validate(recommendations(spark, rising), ["A", "B", "C"], pd.Series([2, 2], index=["u1", "u2"]),
-                            str(tmp_path))
+        recommend._validate(recommendations(spark, rising), ["A", "B", "C"], pd.Series([2, 2], index=["u1", "u2"]), str(tmp_path))
     report = str(err.value)
     assert "validation of 'recommendations_per_user' failed (2 rows)" in report
     assert "scores_sorted" in report and "'column_B': 'expected_rows'" in report
@@ -86,15 +89,21 @@ def test_a_user_with_candidates_but_no_rows_is_an_error(spark, tmp_path):
 
 
 def embeddings(spark, vectors):
-    frame = pd.DataFrame({"item_idx": range(len(vectors)), "text_hash": ["h"] * len(vectors),
-                          "embedding": [np.asarray(v, dtype=np.float32).tolist() for v in vectors]})
+    frame = pd.DataFrame(
+        {
+            "item_idx": range(len(vectors)),
+            "text_hash": ["h"] * len(vectors),
+            "embedding": [np.asarray(v, dtype=np.float32).tolist() for v in vectors],
+        }
+    )
     return spark.createDataFrame(frame, schema="item_idx long, text_hash string, embedding array<float>")
 
 
 def test_embedding_summary_checks_dimension_norm_and_finiteness(spark):
     unit = np.ones(4) / 2
-    assert validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit, unit])),
-                          item_embeddings_suite([0, 1], 4)) == len(item_embeddings_suite([0, 1], 4))
+    assert validate_frame(
+        "item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit, unit])), item_embeddings_suite([0, 1], 4)
+    ) == len(item_embeddings_suite([0, 1], 4))
     cases = [
         ("embedding_dim", [unit, np.ones(3) / np.sqrt(3)]),
         ("embedding_norm", [unit, unit * 2]),
@@ -103,12 +112,14 @@ def test_embedding_summary_checks_dimension_norm_and_finiteness(spark):
     ]
     for column, vectors in cases:
         with pytest.raises(ValidationFailed, match=column):
-            validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, vectors)),
-                           item_embeddings_suite([0, 1], 4))
+            validate_frame(
+                "item_embeddings", embed_items.embedding_summary(embeddings(spark, vectors)), item_embeddings_suite([0, 1], 4)
+            )
 
 
 def test_every_item_needs_exactly_one_embedding(spark):
     unit = np.ones(4) / 2
     with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
-        validate_frame("item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit])),
-                       item_embeddings_suite([0, 1], 4))
+        validate_frame(
+            "item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit])), item_embeddings_suite([0, 1], 4)
+        )

@@ -13,6 +13,7 @@ from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_setti
 pytestmark = pytest.mark.spark
 DS, NEXT_DS = "2026-01-01", "2026-01-02"
 
+
 @pytest.fixture
 def prepared(tmp_path, trainable_source, spark):
     settings = make_settings(tmp_path / "home", trainable_source, *SMALL_RQVAE, *TINY_MODEL)
@@ -42,9 +43,12 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
 
     run = mlflow.get_run(MlflowClient().get_model_version(RECOMMENDER_MODEL, version).run_id)
     inputs = {d.dataset.name: d.tags[0].value for d in run.inputs.dataset_inputs}  # lineage: tables read
-    assert inputs == {f"user_sequences/ds={DS}": "training", f"items/ds={DS}": "training",
-                      f"item_embeddings/ds={DS}": "training",
-                      f"semantic_ids/ds={DS}/rqvae_version={stats['rqvae_version']}": "training"}
+    assert inputs == {
+        f"user_sequences/ds={DS}": "training",
+        f"items/ds={DS}": "training",
+        f"item_embeddings/ds={DS}": "training",
+        f"semantic_ids/ds={DS}/rqvae_version={stats['rqvae_version']}": "training",
+    }
     assert [a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")] == ["plots/training_curve.png"]
 
 
@@ -62,8 +66,7 @@ def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, pre
     assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
     methods = {(row["segment"], row["method"]) for row in report["table"]}
     model_methods = ("generative", "dense", "hybrid", "popularity", "transition1", "transition3")
-    assert methods == {(s, m + served) for s in ("in-set", "cold-start") for m in model_methods
-                       for served in ("", "_served")}
+    assert methods == {(s, m + served) for s in ("in-set", "cold-start") for m in model_methods for served in ("", "_served")}
     assert {row["K"] for row in report["sweep"]} == {4, 5}
     for row in report["table"]:
         assert 0.0 <= row["R@5"] <= row["R@10"] <= 1.0

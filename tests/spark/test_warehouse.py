@@ -32,8 +32,7 @@ def test_failed_validation_commits_nothing(spark, tmp_path):
         raise ValidationFailed("no")
 
     with pytest.raises(ValidationFailed):
-        warehouse.write(spark.createDataFrame([(1, "x"), (2, "y")], "k long, v string"), "t", "2026-01-01",
-                        validate=refuse)
+        warehouse.write(spark.createDataFrame([(1, "x"), (2, "y")], "k long, v string"), "t", "2026-01-01", validate=refuse)
     with pytest.raises(ValidationFailed):
         warehouse.write(good, "t", "2026-01-02", validate=refuse)
     assert seen == [2, 1]

@@ -15,8 +15,10 @@ def split():
 
 def test_counts_come_from_training_portions_only(split):
     counts = TransitionCounts.from_split(split)
-    following = {a: dict(zip(counts.following[counts.ptr[a]:counts.ptr[a + 1]],
-                             counts.counts[counts.ptr[a]:counts.ptr[a + 1]])) for a in range(10)}
+    following = {
+        a: dict(zip(counts.following[counts.ptr[a] : counts.ptr[a + 1]], counts.counts[counts.ptr[a] : counts.ptr[a + 1]]))
+        for a in range(10)
+    }
     assert following[0] == {1: 2.0, 2: 1.0}  # 0->1 twice, 0->2 once (users 0, 1, 2)
     assert following[1] == {2: 2.0, 3: 1.0}  # users 0 and 4, user 1
     assert following[2] == {0: 1.0}  # user 4: 1, 2, 0 (then val 1, test 2)

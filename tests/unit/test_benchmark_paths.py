@@ -25,8 +25,7 @@ def full_catalog() -> Items:
 
 def seeded_model() -> LigerModel:
     torch.manual_seed(1)
-    cfg = ModelConfig(mode="liger", d_model=8, heads=2, encoder_layers=1, decoder_layers=1,
-                      ff_dim=16, dropout=0.0, max_history=4)
+    cfg = ModelConfig(mode="liger", d_model=8, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=16, dropout=0.0, max_history=4)
     return LigerModel(cfg, SIZES, 6).eval()
 
 

@@ -22,8 +22,9 @@ STAGE_FIELDS = {"{WRITER[table]}": sorted(set(WRITER.values())), "{table}": sort
 
 
 def hinted_commands() -> list[str]:
-    found = [m.group(1) for path in SOURCES for m in COMMAND.finditer(path.read_text())
-             if "join(" not in m.group(1)]  # a failed command being reported, not a hint
+    found = [
+        m.group(1) for path in SOURCES for m in COMMAND.finditer(path.read_text()) if "join(" not in m.group(1)
+    ]  # a failed command being reported, not a hint
     expanded = set(TRAINED_BY.values())
     for command in found:
         field = next((f for f in STAGE_FIELDS if f in command), None)
@@ -40,8 +41,12 @@ def test_stage_names_are_the_job_files():
 
 def test_every_command_an_error_hints_at_exists():
     commands = hinted_commands()
-    assert {"liger semantic_ids --mode train", "liger recommend --ds 2026-01-01", "liger run",
-            "airflow dags trigger liger_retrain"} <= set(commands)
+    assert {
+        "liger semantic_ids --mode train",
+        "liger recommend --ds 2026-01-01",
+        "liger run",
+        "airflow dags trigger liger_retrain",
+    } <= set(commands)
     dags = {p.stem for p in (ROOT / "dags").glob("liger_*.py")}
     for command in commands:
         words = command.split()
@@ -57,8 +62,12 @@ def test_every_command_an_error_hints_at_exists():
 
 def test_no_message_names_a_stage_without_its_command():
     vague = re.compile(r"run the \w+ stage|semantic_ids --mode (train|assign)\)")
-    offenders = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in SOURCES for m in vague.finditer(p.read_text())
-                 if "help=" not in p.read_text()[max(0, m.start() - 60):m.start()]]
+    offenders = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in SOURCES
+        for m in vague.finditer(p.read_text())
+        if "help=" not in p.read_text()[max(0, m.start() - 60) : m.start()]
+    ]
     assert offenders == []
 
 

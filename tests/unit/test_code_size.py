@@ -40,6 +40,9 @@ def test_the_checker_sees_a_long_function_and_a_long_module() -> None:
 def test_no_module_or_function_is_too_long(package: str) -> None:
     modules = sorted((ROOT / package).rglob("*.py"))
     assert modules, f"no modules found under {package}/"
-    problems = {str(path.relative_to(ROOT)): found for path in modules
-                if (found := oversized(path.read_text(), MAX_MODULE_LINES, MAX_FUNCTION_LINES))}
+    problems = {
+        str(path.relative_to(ROOT)): found
+        for path in modules
+        if (found := oversized(path.read_text(), MAX_MODULE_LINES, MAX_FUNCTION_LINES))
+    }
     assert not problems, f"over {MAX_MODULE_LINES} lines per module / {MAX_FUNCTION_LINES} per function: {problems}"

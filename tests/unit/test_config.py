@@ -30,8 +30,7 @@ def test_precedence_file_then_env_then_cli():
 
 def test_env_name_is_read_back_as_the_same_key():
     # jobs.pipeline hands --set overrides to Airflow tasks through these names
-    names = {env_name(key): value for key, value in
-             {"train.time_budget_minutes": "3", " model.item_ids ": "false"}.items()}
+    names = {env_name(key): value for key, value in {"train.time_budget_minutes": "3", " model.item_ids ": "false"}.items()}
     assert set(names) == {"LIGER__TRAIN__TIME_BUDGET_MINUTES", "LIGER__MODEL__ITEM_IDS"}
     settings = load_settings("cpu", environ=names)
     assert settings.train.time_budget_minutes == 3 and settings.model.item_ids is False

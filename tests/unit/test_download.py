@@ -164,9 +164,7 @@ def test_sha256_mismatch_raises_and_leaves_nothing(server: Server, tmp_path: Pat
     wrong = "0" * 64
     with pytest.raises(DataError) as err:
         download(server.url(), dest, sha256=wrong, progress=False)
-    assert str(err.value) == (
-        f"download of {server.url()} is corrupt: expected sha256 {wrong}, got {PAYLOAD_SHA}"
-    )
+    assert str(err.value) == (f"download of {server.url()} is corrupt: expected sha256 {wrong}, got {PAYLOAD_SHA}")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -181,8 +179,7 @@ def test_404_is_a_clear_data_error_without_retries(server: Server, tmp_path: Pat
     with pytest.raises(DataError) as err:
         download(server.url("/missing.bin"), dest, progress=False)
     assert str(err.value) == (
-        f"could not download {server.base}/missing.bin: HTTP 404 Not Found; "
-        f"place the file at {dest} manually"
+        f"could not download {server.base}/missing.bin: HTTP 404 Not Found; place the file at {dest} manually"
     )
     assert err.value.__cause__ is None and err.value.__suppress_context__
     assert len(server.requests) == 1

@@ -25,8 +25,10 @@ def test_encoder_is_cached_per_process(encoder):
 
 
 def test_embed_frames_keeps_keys_and_labels_the_model():
-    frames = [pd.DataFrame({"item_idx": [7, 3], "text_hash": ["h7", "h3"], "text": ["soap", "shampoo"]}),
-              pd.DataFrame({"item_idx": [], "text_hash": [], "text": []})]
+    frames = [
+        pd.DataFrame({"item_idx": [7, 3], "text_hash": ["h7", "h3"], "text": ["soap", "shampoo"]}),
+        pd.DataFrame({"item_idx": [], "text_hash": [], "text": []}),
+    ]
     out = list(embed_frames(frames, "default", "cpu", 4, threads=0))
     assert len(out) == 1
     assert out[0]["item_idx"].tolist() == [7, 3] and out[0]["text_hash"].tolist() == ["h7", "h3"]

@@ -28,19 +28,20 @@ AT = datetime(2026, 11, 23, 2, 30, 15, 123456, tzinfo=timezone.utc)
 
 def recommendations(users: list[str], k: int, version: str = "7", cold_every: int = 0) -> pa.Table:
     rows = [(u, r) for u in users for r in range(1, k + 1)]
-    return pa.table({
-        "user_id": [u for u, _ in rows],
-        "rank": pa.array([r for _, r in rows], pa.int32()),
-        "item_id": [f"I{r}" for _, r in rows],
-        "item_idx": pa.array([r for _, r in rows], pa.int64()),
-        "score": [1.0 / r for _, r in rows],
-        "source": ["cold_start" if cold_every and r % cold_every == 0 else "generative"
-                   for _, r in rows],
-        "shared_prefix": pa.array([r % 4 for _, r in rows], pa.int32()),
-        "model_name": ["recommender"] * len(rows),
-        "model_version": [version] * len(rows),
-        "generated_at": pa.array([AT] * len(rows), pa.timestamp("us", tz="UTC")),
-    })
+    return pa.table(
+        {
+            "user_id": [u for u, _ in rows],
+            "rank": pa.array([r for _, r in rows], pa.int32()),
+            "item_id": [f"I{r}" for _, r in rows],
+            "item_idx": pa.array([r for _, r in rows], pa.int64()),
+            "score": [1.0 / r for _, r in rows],
+            "source": ["cold_start" if cold_every and r % cold_every == 0 else "generative" for _, r in rows],
+            "shared_prefix": pa.array([r % 4 for _, r in rows], pa.int32()),
+            "model_name": ["recommender"] * len(rows),
+            "model_version": [version] * len(rows),
+            "generated_at": pa.array([AT] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
 
 
 def write_partition(root: Path, ds: str, table: pa.Table) -> Path:
@@ -100,11 +101,13 @@ def test_rerun_replaces_the_ds_and_keeps_other_ds(dsn: str, tmp_path: Path) -> N
     rerun = write_partition(tmp_path / "b", DS1, recommendations(["u1", "u3"], 4, version="8"))
     assert export_partition(dsn, rerun, DS1) == 8
     assert export_partition(dsn, rerun, DS1) == 8  # idempotent
-    per_ds = fetch(dsn, "SELECT ds, COUNT(*), COUNT(DISTINCT (user_id, rank)), MIN(model_version)"
-                        " FROM liger_recommendations GROUP BY ds ORDER BY ds")
+    per_ds = fetch(
+        dsn,
+        "SELECT ds, COUNT(*), COUNT(DISTINCT (user_id, rank)), MIN(model_version)"
+        " FROM liger_recommendations GROUP BY ds ORDER BY ds",
+    )
     assert per_ds == [(date(2026, 11, 23), 8, 8, "8"), (date(2026, 11, 24), 2, 2, "7")]
-    assert fetch(dsn, f"SELECT DISTINCT user_id FROM liger_recommendations WHERE ds = '{DS1}'"
-                      " ORDER BY 1") == [("u1",), ("u3",)]
+    assert fetch(dsn, f"SELECT DISTINCT user_id FROM liger_recommendations WHERE ds = '{DS1}' ORDER BY 1") == [("u1",), ("u3",)]
 
 
 def test_failed_export_changes_nothing(dsn: str, tmp_path: Path) -> None:
@@ -112,8 +115,7 @@ def test_failed_export_changes_nothing(dsn: str, tmp_path: Path) -> None:
     bad = recommendations(["u2"], 2).set_column(0, "user_id", pa.array(["u2", None]))
     with pytest.raises(ExportError, match="nothing was changed"):
         export_table(dsn, bad, DS1)
-    assert fetch(dsn, "SELECT user_id, rank FROM liger_recommendations ORDER BY rank") == [
-        ("u1", 1), ("u1", 2)]
+    assert fetch(dsn, "SELECT user_id, rank FROM liger_recommendations ORDER BY rank") == [("u1", 1), ("u1", 2)]
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
@@ -139,16 +141,21 @@ def tracking_uri(tmp_path_factory) -> str:
 
 
 def publish_settings(home: Path, tracking_uri: str, *extra: str):
-    return load_settings("cpu", [f"paths.home={home}", f"tracking.uri={tracking_uri}", *extra],
-                         environ={})
+    return load_settings("cpu", [f"paths.home={home}", f"tracking.uri={tracking_uri}", *extra], environ={})
 
 
 def test_publish_smoke_checks_then_exports(dsn: str, tmp_path: Path, tracking_uri: str) -> None:
     write_partition(tmp_path / "var" / "warehouse", DS1, recommendations(["u1", "u2"], 4, cold_every=4))
     stats = publish.run(publish_settings(tmp_path, tracking_uri, f"publish.postgres_dsn={dsn}"), DS1)
-    assert stats == {"views": ["recommendations"], "rows": 8, "rows_cold_start": 2,
-                     "share_cold_start": 0.25, "rows_generative": 6, "share_generative": 0.75,
-                     "exported_rows": 8}
+    assert stats == {
+        "views": ["recommendations"],
+        "rows": 8,
+        "rows_cold_start": 2,
+        "share_cold_start": 0.25,
+        "rows_generative": 6,
+        "share_generative": 0.75,
+        "exported_rows": 8,
+    }
     assert fetch(dsn, "SELECT COUNT(*) FROM liger_recommendations") == [(8,)]
 
 

@@ -15,10 +15,19 @@ NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 def settings_for(folder: Path, *extra: str):
     """Tiny defect fixtures are mostly defects: the quarantine-rate ceiling is off unless set."""
-    return load_settings("cpu", [
-        f"source.path={folder}", "source.format=tabular", "source.events_file=events.tsv",
-        "source.items_file=items.tsv", "source.item_columns={}", "source.max_quarantine_rate=1", *extra],
-        environ={})
+    return load_settings(
+        "cpu",
+        [
+            f"source.path={folder}",
+            "source.format=tabular",
+            "source.events_file=events.tsv",
+            "source.items_file=items.tsv",
+            "source.item_columns={}",
+            "source.max_quarantine_rate=1",
+            *extra,
+        ],
+        environ={},
+    )
 
 
 def run_ingest(folder: Path, *extra: str, ds: str | None = None):
@@ -51,39 +60,51 @@ def test_item_without_title_is_kept_with_text_from_other_fields(tiny_source):
 
 def test_every_item_reason(tmp_path):
     rows = ITEMS[:3] + [
-        ("", "No id", "", "", ""),             # line 4: missing_id
-        ("A9", "x" * 50, "", "", ""),          # line 5: oversize_field (limit 40 below)
-        ("A1", "Duplicate", "", "", ""),       # line 6: duplicate_item
-        ("A7", "", "", "", ""),                # line 7: empty_text
-        ("A8", "short row"),                   # line 8: malformed_line
+        ("", "No id", "", "", ""),  # line 4: missing_id
+        ("A9", "x" * 50, "", "", ""),  # line 5: oversize_field (limit 40 below)
+        ("A1", "Duplicate", "", "", ""),  # line 6: duplicate_item
+        ("A7", "", "", "", ""),  # line 7: empty_text
+        ("A8", "short row"),  # line 8: malformed_line
     ]
     write_tsv(tmp_path / "items.tsv", rows)
     write_tsv(tmp_path / "events.tsv", EVENTS[:3])
     result = run_ingest(tmp_path, "source.max_field_chars=40")
-    assert reasons(result, "items") == {4: "missing_id", 5: "oversize_field", 6: "duplicate_item",
-                                        7: "empty_text", 8: "malformed_line"}
+    assert reasons(result, "items") == {
+        4: "missing_id",
+        5: "oversize_field",
+        6: "duplicate_item",
+        7: "empty_text",
+        8: "malformed_line",
+    }
     assert result.items["item_id"].tolist() == ["A1", "A2"]
     assert len(result.items) + len(result.quarantine["items"]) == result.read["items"] == 7
 
 
 def test_every_event_reason(tmp_path):
     write_tsv(tmp_path / "items.tsv", ITEMS)
-    rows = [EVENTS[0],
-            ("u1", "A1", "1300000000"),           # 2: ok
-            ("", "A1", "1300000000"),             # 3: missing_id
-            ("u1", "A2", "yesterday"),            # 4: unparseable_timestamp
-            ("u1", "A2", "99999999999"),          # 5: timestamp_out_of_range (year 5138)
-            ("u1", "A2", "1990-01-01T00:00:00"),  # 6: timestamp_out_of_range (before min_ts)
-            ("u1", "ZZ", "1300000000"),           # 7: unknown_item
-            ("u1", "A1", "1300000000"),           # 8: duplicate_event
-            ("u2", "A2", "2011-03-13T07:06:40Z"),  # 9: ok, ISO-8601
-            ("u2", "A3"),                          # 10: malformed_line
-            ]
+    rows = [
+        EVENTS[0],
+        ("u1", "A1", "1300000000"),  # 2: ok
+        ("", "A1", "1300000000"),  # 3: missing_id
+        ("u1", "A2", "yesterday"),  # 4: unparseable_timestamp
+        ("u1", "A2", "99999999999"),  # 5: timestamp_out_of_range (year 5138)
+        ("u1", "A2", "1990-01-01T00:00:00"),  # 6: timestamp_out_of_range (before min_ts)
+        ("u1", "ZZ", "1300000000"),  # 7: unknown_item
+        ("u1", "A1", "1300000000"),  # 8: duplicate_event
+        ("u2", "A2", "2011-03-13T07:06:40Z"),  # 9: ok, ISO-8601
+        ("u2", "A3"),  # 10: malformed_line
+    ]
     write_tsv(tmp_path / "events.tsv", rows)
     result = run_ingest(tmp_path)
     assert reasons(result, "interactions") == {
-        3: "missing_id", 4: "unparseable_timestamp", 5: "timestamp_out_of_range",
-        6: "timestamp_out_of_range", 7: "unknown_item", 8: "duplicate_event", 10: "malformed_line"}
+        3: "missing_id",
+        4: "unparseable_timestamp",
+        5: "timestamp_out_of_range",
+        6: "timestamp_out_of_range",
+        7: "unknown_item",
+        8: "duplicate_event",
+        10: "malformed_line",
+    }
     assert result.events["line_no"].tolist() == [2, 9]
     assert result.events["ts"].iloc[1] == pd.Timestamp("2011-03-13T07:06:40Z")
     assert len(result.events) + len(result.quarantine["interactions"]) == result.read["interactions"]
@@ -93,9 +114,11 @@ def test_every_event_reason(tmp_path):
 
 def test_legacy_encoded_lines_are_decoded_and_noted_undecodable_ones_quarantined(tmp_path):
     write_tsv(tmp_path / "items.tsv", ITEMS)
-    data = ("user_id\titem_id\ttimestamp\nu1\tA1\t1300000000\n".encode()
-            + "caf\u00e9\tA2\t1300000000\n".encode("cp1252")    # line 3: cp1252 e-acute
-            + b"u\x81\tA3\t1300000000\n")                        # line 4: 0x81 is not cp1252 either
+    data = (
+        "user_id\titem_id\ttimestamp\nu1\tA1\t1300000000\n".encode()
+        + "caf\u00e9\tA2\t1300000000\n".encode("cp1252")  # line 3: cp1252 e-acute
+        + b"u\x81\tA3\t1300000000\n"
+    )  # line 4: 0x81 is not cp1252 either
     (tmp_path / "events.tsv").write_bytes(data)
     result = run_ingest(tmp_path)
     assert reasons(result, "interactions") == {4: "non_utf8"}
@@ -127,9 +150,7 @@ def test_unbalanced_quote_rejects_its_line_and_loses_no_following_record(tmp_pat
 
 def test_a_quoted_field_with_a_line_break_is_one_record(tmp_path):
     """As in the Beauty items file (B0001ZYL3Q): valid CSV quoting, kept whole."""
-    (tmp_path / "items.tsv").write_text("item_id\ttitle\tbrand\n"
-                                        'A1\t"Cream\nVanilla"\tLumi\n'
-                                        "A2\tBalm\tOra\n")
+    (tmp_path / "items.tsv").write_text('item_id\ttitle\tbrand\nA1\t"Cream\nVanilla"\tLumi\nA2\tBalm\tOra\n')
     write_tsv(tmp_path / "events.tsv", EVENTS[:1] + [("u1", "A1", "1300000000"), ("u1", "A2", "1300000001")])
     result = run_ingest(tmp_path)
     assert result.quarantine_counts() == {}
@@ -138,8 +159,14 @@ def test_a_quoted_field_with_a_line_break_is_one_record(tmp_path):
 
 
 def test_invalid_prices_are_nulled_noted_and_never_rendered(tmp_path):
-    rows = [ITEMS[0], ("A1", "Gel", "", "", "-5.0"), ("A2", "Soap", "", "", "NaN"),
-            ("A3", "Wax", "", "", "cheap"), ("A4", "Oil", "", "", "$3.50"), ("A5", "Foam", "", "", "inf")]
+    rows = [
+        ITEMS[0],
+        ("A1", "Gel", "", "", "-5.0"),
+        ("A2", "Soap", "", "", "NaN"),
+        ("A3", "Wax", "", "", "cheap"),
+        ("A4", "Oil", "", "", "$3.50"),
+        ("A5", "Foam", "", "", "inf"),
+    ]
     write_tsv(tmp_path / "items.tsv", rows)
     write_tsv(tmp_path / "events.tsv", EVENTS)
     result = run_ingest(tmp_path)
@@ -149,8 +176,11 @@ def test_invalid_prices_are_nulled_noted_and_never_rendered(tmp_path):
     assert not items["text"].str.contains("priced at (?:-|NaN|cheap|inf)").any()
     notes = result.notes["items"]
     assert notes[["line_no", "field", "reason", "raw"]].values.tolist() == [
-        [2, "price", "invalid_price", "-5.0"], [3, "price", "invalid_price", "NaN"],
-        [4, "price", "invalid_price", "cheap"], [6, "price", "invalid_price", "inf"]]
+        [2, "price", "invalid_price", "-5.0"],
+        [3, "price", "invalid_price", "NaN"],
+        [4, "price", "invalid_price", "cheap"],
+        [6, "price", "invalid_price", "inf"],
+    ]
     assert result.quarantine_counts() == {}
 
 
@@ -171,10 +201,13 @@ def test_epoch_milliseconds_are_read_as_milliseconds(tmp_path):
     assert forced.quarantine_counts() == {"interactions.timestamp_out_of_range": 9}
 
 
-@pytest.mark.parametrize("name, payload, message", [
-    ("events.parquet", b"PAR1 this is not parquet", "events.parquet: not a readable Parquet file"),
-    ("events.tsv.gz", b"\x1f\x8b\x08\x00 truncated", "events.tsv.gz: not a readable gzip file"),
-])
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("events.parquet", b"PAR1 this is not parquet", "events.parquet: not a readable Parquet file"),
+        ("events.tsv.gz", b"\x1f\x8b\x08\x00 truncated", "events.tsv.gz: not a readable gzip file"),
+    ],
+)
 def test_corrupt_files_are_one_clear_error_naming_the_file(tmp_path, name, payload, message):
     write_tsv(tmp_path / "items.tsv", ITEMS)
     (tmp_path / name).write_bytes(payload)
@@ -184,6 +217,7 @@ def test_corrupt_files_are_one_clear_error_naming_the_file(tmp_path, name, paylo
 
 def test_gzipped_tsv_reads_like_the_plain_file(tmp_path):
     import gzip
+
     write_tsv(tmp_path / "items.tsv", ITEMS)
     plain = write_tsv(tmp_path / "events.tsv", EVENTS)
     (tmp_path / "events.tsv.gz").write_bytes(gzip.compress(plain.read_bytes()))
@@ -193,8 +227,11 @@ def test_gzipped_tsv_reads_like_the_plain_file(tmp_path):
 def test_quarantine_rate_ceiling_fails_before_any_result(tmp_path):
     write_tsv(tmp_path / "items.tsv", ITEMS)
     write_tsv(tmp_path / "events.tsv", [EVENTS[0]] + [(u, i, "garbage") for u, i, _ in EVENTS[1:8]] + EVENTS[8:])
-    with pytest.raises(DataError, match=r"interactions: 7 of 9 rows \(77.8%\) are defective "
-                                        r"\(unparseable_timestamp 7\), above source.max_quarantine_rate=0.5"):
+    with pytest.raises(
+        DataError,
+        match=r"interactions: 7 of 9 rows \(77.8%\) are defective "
+        r"\(unparseable_timestamp 7\), above source.max_quarantine_rate=0.5",
+    ):
         run_ingest(tmp_path, "source.max_quarantine_rate=0.5")
     assert len(run_ingest(tmp_path, "source.max_quarantine_rate=0.8").events) == 2
 
@@ -209,6 +246,7 @@ def test_events_after_the_ds_are_left_for_a_later_run_and_not_counted_as_defects
 
 def test_auto_format_says_when_it_switches_to_the_download(tmp_path, caplog):
     from liger_core.data.ingest import source_format
+
     settings = load_settings("cpu", [f"source.path={tmp_path / 'not-mounted'}"], environ={})
     with caplog.at_level("WARNING", logger="liger.ingest"):
         assert source_format(settings.source, settings.paths) == "mcauley"
@@ -236,11 +274,20 @@ def test_events_of_item_with_no_text_become_unknown_item(tmp_path):
 
 def test_parquet_source_and_column_mapping(tmp_path):
     pd.DataFrame({"asin": ["A1", "A2"], "name": ["Gel", "Soap"], "extra": [1, 2]}).to_parquet(tmp_path / "items.parquet")
-    pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["A1", "A2"],
-                  "timestamp": [1300000000, 1300000001]}).to_parquet(tmp_path / "events.parquet")
-    settings = load_settings("cpu", [f"source.path={tmp_path}", "source.format=tabular",
-                                     "source.items_file=items.parquet", "source.events_file=events.parquet",
-                                     "source.item_columns={item_id: asin, title: name}"], environ={})
+    pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["A1", "A2"], "timestamp": [1300000000, 1300000001]}).to_parquet(
+        tmp_path / "events.parquet"
+    )
+    settings = load_settings(
+        "cpu",
+        [
+            f"source.path={tmp_path}",
+            "source.format=tabular",
+            "source.items_file=items.parquet",
+            "source.events_file=events.parquet",
+            "source.item_columns={item_id: asin, title: name}",
+        ],
+        environ={},
+    )
     result = ingest(load_source(settings.source, settings.paths), settings.source, now=NOW)
     assert result.items["text"].tolist() == ["This item is called 'Gel'.", "This item is called 'Soap'."]
     assert len(result.events) == 2
@@ -280,14 +327,18 @@ def test_item_index_is_stable_and_never_reused():
 
 def test_any_extension_reads_once_the_format_is_set_and_a_mapped_column_must_exist(tmp_path):
     """``source.delimiter`` / ``file_format`` hold for both files: one source, one convention."""
+
     def semicolons(rows):
         return "".join(";".join(row) + "\n" for row in rows)
 
     (tmp_path / "items.dat").write_text(semicolons(ITEMS))
     (tmp_path / "events.dat").write_text(semicolons([("who", "what", "when"), *EVENTS[1:]]))
     files = ("source.events_file=events.dat", "source.items_file=items.dat")
-    with pytest.raises(DataError, match=r"events.dat: cannot tell the format from '.dat' .*set source.file_format "
-                                        r"and source.delimiter"):
+    with pytest.raises(
+        DataError,
+        match=r"events.dat: cannot tell the format from '.dat' .*set source.file_format "
+        r"and source.delimiter",
+    ):
         run_ingest(tmp_path, *files)
     mapping = "source.event_columns={user_id: who, item_id: what, timestamp: when}"
     result = run_ingest(tmp_path, *files, "source.delimiter=semicolon", mapping)

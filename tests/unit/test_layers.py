@@ -73,9 +73,11 @@ def test_the_checker_sees_each_kind_of_violation() -> None:
     assert violations(data_module, {"mlflow.tracking", "numpy"}) == ["imports mlflow outside liger_core.platform"]
     assert violations(data_module, {"pyspark.sql"}) == ["imports pyspark"]
     assert violations(data_module, {"liger_core.serving.recommender"}) == [
-        "data imports the higher serving layer (liger_core.serving.recommender)"]
+        "data imports the higher serving layer (liger_core.serving.recommender)"
+    ]
     assert violations(ROOT / "liger_core" / "config.py", {"liger_core.data.text"}) == [
-        "foundation module imports the data layer (liger_core.data.text)"]
+        "foundation module imports the data layer (liger_core.data.text)"
+    ]
     assert violations(ROOT / "jobs" / "publish.py", {"duckdb"}) == ["imports duckdb outside liger_core.platform"]
     assert violations(ROOT / "liger_core" / "platform" / "report.py", {"duckdb", "liger_core.data.catalog"}) == []
     assert imported_modules("def f():\n    import mlflow.data\nfrom . import x\n") == {"mlflow.data"}

@@ -39,9 +39,7 @@ def test_meta_fixture_parses_single_quotes_nested_categories_and_unicode(tmp_pat
     rows, rejected = read_meta(_fixture_gz(tmp_path, "meta_Tiny.json"))
 
     assert rejected.empty
-    assert rows.columns.tolist() == [
-        "item_id", "title", "brand", "categories", "price", "description", "line_no"
-    ]
+    assert rows.columns.tolist() == ["item_id", "title", "brand", "categories", "price", "description", "line_no"]
     assert rows["line_no"].dtype == "int64"
     assert rows.to_dict("records") == [
         {
@@ -164,9 +162,7 @@ def test_reviews_every_reject_reason_in_line_order(tmp_path: Path) -> None:
         [15, "non_utf8"],
     ]
     raw = dict(zip(rejected["line_no"], rejected["raw"]))
-    assert raw[2] == (
-        '{"reviewerID": "U2", "asin": "I2", "reviewText": "caf\\xe9", "unixReviewTime": 1}'
-    )
+    assert raw[2] == ('{"reviewerID": "U2", "asin": "I2", "reviewText": "caf\\xe9", "unixReviewTime": 1}')
     assert raw[3] == long_line.decode()[:1000] and len(raw[3]) == 1000
     assert raw[15] == "\\xff\\xfe garbage"
 
@@ -204,9 +200,7 @@ def test_fetch_then_read_from_a_local_server(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served))
-    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:

@@ -5,11 +5,13 @@ import pytest
 
 from liger_core.retrieval.metrics import metric_name, ndcg_at_k, recall_at_k, target_rank
 
-RANKED = np.array([
-    [7, 3, 9, -1],  # target 7 at rank 0
-    [1, 2, 3, 4],   # target 4 at rank 3
-    [5, 6, -1, -1],  # target 8 missing
-])
+RANKED = np.array(
+    [
+        [7, 3, 9, -1],  # target 7 at rank 0
+        [1, 2, 3, 4],  # target 4 at rank 3
+        [5, 6, -1, -1],  # target 8 missing
+    ]
+)
 TARGETS = np.array([7, 4, 8])
 
 

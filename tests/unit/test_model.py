@@ -23,8 +23,7 @@ def make_items(seed: int = 0) -> Items:
 
 def make_model(mode: str, **kwargs) -> LigerModel:
     torch.manual_seed(0)
-    options = dict(d_model=D_MODEL, heads=2, encoder_layers=2, decoder_layers=2, ff_dim=32,
-                   dropout=0.0, max_history=6)
+    options = dict(d_model=D_MODEL, heads=2, encoder_layers=2, decoder_layers=2, ff_dim=32, dropout=0.0, max_history=6)
     options.update(kwargs)
     return LigerModel(ModelConfig(mode=mode, **options), CODE_SIZES, TEXT_DIM)
 
@@ -39,18 +38,17 @@ def prefix_target(last: torch.Tensor = LAST_TARGET) -> torch.Tensor:
     return target
 
 
-def make_batch(items: Items, target: torch.Tensor | None = None,
-               history: torch.Tensor = HISTORY) -> Batch:
+def make_batch(items: Items, target: torch.Tensor | None = None, history: torch.Tensor = HISTORY) -> Batch:
     target = prefix_target() if target is None else target
     candidates = torch.arange(10, N_ITEMS).flip(0)  # the in-set items, in any order
     position = torch.full((N_ITEMS,), -1)
     position[candidates] = torch.arange(len(candidates))
-    return Batch(history, target, items, candidates,
-                 torch.where(target >= 0, position[target.clamp_min(0)], -1))
+    return Batch(history, target, items, candidates, torch.where(target >= 0, position[target.clamp_min(0)], -1))
 
 
-@pytest.mark.parametrize("mode, keys", [("tiger", {"sid", "total"}), ("dense", {"dense", "total"}),
-                                        ("liger", {"sid", "dense", "total"})])
+@pytest.mark.parametrize(
+    "mode, keys", [("tiger", {"sid", "total"}), ("dense", {"dense", "total"}), ("liger", {"sid", "dense", "total"})]
+)
 def test_each_mode_trains_its_own_losses(mode, keys):
     losses = make_model(mode, w_sid=0.5, w_dense=2.0)(make_batch(make_items()))
     assert set(losses) == keys
@@ -66,8 +64,7 @@ def test_text_changes_liger_and_dense_outputs_but_not_tiger():
     for mode in ("tiger", "dense", "liger"):
         model = make_model(mode).eval()
         same = torch.allclose(model(batch)["total"], model(other)["total"])
-        memory_same = torch.allclose(model.encode(batch.history, items).memory,
-                                     model.encode(batch.history, other_text).memory)
+        memory_same = torch.allclose(model.encode(batch.history, items).memory, model.encode(batch.history, other_text).memory)
         assert same == memory_same == (mode == "tiger"), mode
     tiger = make_model("tiger")
     assert all(TEXT_DIM not in p.shape for p in tiger.parameters())  # nothing reads text
@@ -123,14 +120,14 @@ def test_beams_sharing_one_memory_match_one_memory_per_row():
     prefixes = torch.tensor([[0, 1], [2, 0], [1, 1], [3, 2], [0, 0], [4, 3]])  # 3 per user
     enc = model.encode(history, items)
     shared = model.next_code_logits(model.decoder_memory(enc), prefixes)
-    copied = enc._replace(memory=enc.memory.repeat_interleave(3, 0),
-                          padding=enc.padding.repeat_interleave(3, 0))
+    copied = enc._replace(memory=enc.memory.repeat_interleave(3, 0), padding=enc.padding.repeat_interleave(3, 0))
     assert torch.allclose(shared, model.next_code_logits(model.decoder_memory(copied), prefixes), atol=1e-5)
 
 
 def test_model_reads_its_config_and_rejects_invalid_settings():
-    model = LigerModel(ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1,
-                                               ff_dim=32, mode="dense"), CODE_SIZES, TEXT_DIM)
+    model = LigerModel(
+        ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=32, mode="dense"), CODE_SIZES, TEXT_DIM
+    )
     assert model.mode == "dense" and not hasattr(model, "decoder") and model.max_history == 20
     with pytest.raises(ConfigError, match="divisible"):
         make_model("liger", heads=3)
@@ -152,8 +149,8 @@ def test_causal_batch_loss_equals_the_loss_of_all_its_prefixes(mode):
     target = torch.full((len(sequences), width), -1)
     prefixes, lasts = [], []
     for row, seq in enumerate(sequences):
-        history[row, width - len(seq) + 1:] = torch.tensor(seq[:-1])
-        target[row, width - len(seq) + 1:] = torch.tensor(seq[1:])
+        history[row, width - len(seq) + 1 :] = torch.tensor(seq[:-1])
+        target[row, width - len(seq) + 1 :] = torch.tensor(seq[1:])
         for t in range(1, len(seq)):
             prefixes.append([-1] * (width - t) + seq[:t])
             lasts.append(seq[t])

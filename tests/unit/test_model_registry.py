@@ -34,9 +34,15 @@ def register_pair(rqvae_seed: int) -> tuple[str, str]:
     rqvae_version = registry.register_rqvae(RQVAE.from_config(8, RQ), RQ)
     catalog, _ = make_synthetic(n_users=10, seed=1)
     model = LigerModel(MODEL, catalog.code_sizes, catalog.text_dim, catalog.n_items)
-    recommender = Recommender(model.eval(), MODEL, catalog, ItemSpace(np.arange(catalog.n_items)),
-                              np.ones(catalog.n_items, bool), np.array([f"i{i}" for i in range(catalog.n_items)]),
-                              {"rqvae_version": rqvae_version})
+    recommender = Recommender(
+        model.eval(),
+        MODEL,
+        catalog,
+        ItemSpace(np.arange(catalog.n_items)),
+        np.ones(catalog.n_items, bool),
+        np.array([f"i{i}" for i in range(catalog.n_items)]),
+        {"rqvae_version": rqvae_version},
+    )
     return registry.register_recommender(recommender), rqvae_version
 
 
@@ -116,8 +122,9 @@ def test_the_scoring_server_answers_a_request_with_k(store):
 
     version, _ = register_pair(0)
     app = scoring_server.init(mlflow.pyfunc.load_model(f"models:/{registry.RECOMMENDER_MODEL}/{version}"))
-    response = TestClient(app).post("/invocations", json={"dataframe_records": [{"items": [0, 1]}, {"items": [7]}],
-                                                          "params": {"k": 3}})
+    response = TestClient(app).post(
+        "/invocations", json={"dataframe_records": [{"items": [0, 1]}, {"items": [7]}], "params": {"k": 3}}
+    )
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert [len(p["item_id"]) for p in predictions] == [3, 3]

@@ -29,22 +29,28 @@ def content(folder: Path) -> str:
 
 def kill_writer(root: Path, staging: str, target: str, ops_body: str) -> int:
     """Commit in a child process whose FileOps (``ops_body``) SIGKILLs it at a chosen step."""
-    script = "\n".join([
-        "import os, signal, sys",
-        "from jobs.partition_commit import LocalOps, PartitionCommitter",
-        "def die():",
-        "    os.kill(os.getpid(), signal.SIGKILL)",
-        "class Ops(LocalOps):",
-        textwrap.indent(textwrap.dedent(ops_body).strip("\n"), "    "),
-        "PartitionCommitter(Ops(), sys.argv[1]).commit(sys.argv[2], sys.argv[3])",
-    ])
+    script = "\n".join(
+        [
+            "import os, signal, sys",
+            "from jobs.partition_commit import LocalOps, PartitionCommitter",
+            "def die():",
+            "    os.kill(os.getpid(), signal.SIGKILL)",
+            "class Ops(LocalOps):",
+            textwrap.indent(textwrap.dedent(ops_body).strip("\n"), "    "),
+            "PartitionCommitter(Ops(), sys.argv[1]).commit(sys.argv[2], sys.argv[3])",
+        ]
+    )
     return subprocess.run([sys.executable, "-c", script, str(root), staging, target], cwd=ROOT_DIR).returncode
 
 
 def test_a_writer_killed_between_the_two_renames_is_repaired_by_the_next_commit(tmp_path):
     target = partition(tmp_path / "t" / "ds=1", "old")
     staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    returncode = kill_writer(tmp_path, staging, target, """
+    returncode = kill_writer(
+        tmp_path,
+        staging,
+        target,
+        """
         renames = 0
         def exchange(self, first, second):
             return False  # an HDFS-like filesystem: two renames
@@ -53,7 +59,8 @@ def test_a_writer_killed_between_the_two_renames_is_repaired_by_the_next_commit(
             if type(self).renames == 2:
                 die()
             return super().rename(source, target)
-    """)
+    """,
+    )
     assert returncode == -9
     assert not Path(target).exists()  # the window HDFS has: old copy aside, new one not in
     assert len(list((tmp_path / "_locks").iterdir())) == 1  # the journal survived the kill
@@ -68,14 +75,19 @@ def test_a_writer_killed_between_the_two_renames_is_repaired_by_the_next_commit(
 def test_recovery_puts_the_old_copy_back_when_the_writer_died_mid_swap(tmp_path):
     target = partition(tmp_path / "t" / "ds=1", "old")
     staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    kill_writer(tmp_path, staging, target, """
+    kill_writer(
+        tmp_path,
+        staging,
+        target,
+        """
         def exchange(self, first, second):
             return False
         def rename(self, source, target):
             if "_trash" not in target:
                 die()
             return super().rename(source, target)
-    """)
+    """,
+    )
     assert PartitionCommitter(LocalOps(), str(tmp_path)).recover() == [target]
     assert content(Path(target)) == "old"
 
@@ -83,12 +95,17 @@ def test_recovery_puts_the_old_copy_back_when_the_writer_died_mid_swap(tmp_path)
 def test_on_a_local_disk_the_swap_is_one_exchange_and_a_kill_after_it_keeps_the_new_copy(tmp_path):
     target = partition(tmp_path / "t" / "ds=1", "old")
     staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    returncode = kill_writer(tmp_path, staging, target, """
+    returncode = kill_writer(
+        tmp_path,
+        staging,
+        target,
+        """
         def delete(self, path):
             if "_staging" in path:
                 die()  # after the exchange, before the old copy is removed
             super().delete(path)
-    """)
+    """,
+    )
     assert returncode == -9 and content(Path(target)) == "new"
     assert content(Path(staging)) == "old"
     PartitionCommitter(LocalOps(), str(tmp_path)).recover()
@@ -122,11 +139,23 @@ def test_a_second_live_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_
     try:
         lock = Path(committer.lock_for(target))
         lock.parent.mkdir()
-        lock.write_text(json.dumps({"target": target, "staging": str(tmp_path / "none"),
-                                    "trash": str(tmp_path / "none"), "host": socket.gethostname(),
-                                    "pid": holder.pid, "started": time.time()}))
-        with pytest.raises(CommitConflict, match=rf"{target} is being committed by another writer "
-                                                 rf"\(.* pid {holder.pid}\); retry the task"):
+        lock.write_text(
+            json.dumps(
+                {
+                    "target": target,
+                    "staging": str(tmp_path / "none"),
+                    "trash": str(tmp_path / "none"),
+                    "host": socket.gethostname(),
+                    "pid": holder.pid,
+                    "started": time.time(),
+                }
+            )
+        )
+        with pytest.raises(
+            CommitConflict,
+            match=rf"{target} is being committed by another writer "
+            rf"\(.* pid {holder.pid}\); retry the task",
+        ):
             committer.commit(staging, target)
         assert content(Path(target)) == "old"
     finally:
@@ -134,4 +163,3 @@ def test_a_second_live_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_
         holder.wait()
     committer.commit(staging, target)  # the holder is dead: its lock is recovered and taken over
     assert content(Path(target)) == "new"
-

@@ -31,9 +31,17 @@ def test_a_run_that_promoted_nothing_says_why_no_recommendations_exist(tmp_path,
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path / "home", tmp_path / "source")
-    runs = pd.DataFrame({"stage": ["train", "evaluate"], "seconds": [10.0, 2.0], "status": ["FINISHED"] * 2,
-                         "params.gate_reason": [None, "val_hybrid_ndcg@10 0.0568 does not beat the "
-                                                      "transition-count baseline 0.0576 on the same users"]})
+    runs = pd.DataFrame(
+        {
+            "stage": ["train", "evaluate"],
+            "seconds": [10.0, 2.0],
+            "status": ["FINISHED"] * 2,
+            "params.gate_reason": [
+                None,
+                "val_hybrid_ndcg@10 0.0568 does not beat the transition-count baseline 0.0576 on the same users",
+            ],
+        }
+    )
     monkeypatch.setattr(report, "where_to_look", lambda settings, runs: [])
     text = report.render_report(settings, "2026-01-01", runs, [20])
     assert "none: no recommender has been promoted, so the nightly run served nothing." in text

@@ -8,7 +8,15 @@ from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model.network import Items, LigerModel
 from liger_core.retrieval.search import (
-    SOURCES, Blend, PrefixIndex, Ranked, RetrievalIndex, dense_topk, generative_topk, hybrid_topk, recommend,
+    SOURCES,
+    Blend,
+    PrefixIndex,
+    Ranked,
+    RetrievalIndex,
+    dense_topk,
+    generative_topk,
+    hybrid_topk,
+    recommend,
 )
 from liger_core.retrieval.retrieval_metrics import evaluate, metric_names
 from liger_core.data.sequences import build_split
@@ -27,8 +35,7 @@ def all_ids(code_sizes=CODE_SIZES) -> np.ndarray:
 
 def make_model(mode="liger", seed=0, code_sizes=CODE_SIZES) -> LigerModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig(mode=mode, d_model=16, heads=2, encoder_layers=1, decoder_layers=1,
-                      ff_dim=32, dropout=0.0, max_history=5)
+    cfg = ModelConfig(mode=mode, d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=32, dropout=0.0, max_history=5)
     return LigerModel(cfg, code_sizes, TEXT_DIM).eval()
 
 
@@ -69,8 +76,7 @@ def test_prefix_index_rejects_duplicates_and_empty_subsets():
 
 
 @settings(max_examples=60, deadline=None)
-@given(n_items=st.integers(1, 60), seed=st.integers(0, 10_000), beams=st.integers(1, 25),
-       share=st.floats(0.05, 1.0))
+@given(n_items=st.integers(1, 60), seed=st.integers(0, 10_000), beams=st.integers(1, 25), share=st.floats(0.05, 1.0))
 def test_constrained_beam_yields_only_distinct_valid_items(n_items, seed, beams, share):
     items = make_items(n_items, seed)
     rng = np.random.default_rng(seed)
@@ -87,7 +93,7 @@ def test_constrained_beam_yields_only_distinct_valid_items(n_items, seed, beams,
         found = [i for i in row if i >= 0]
         assert len(found) == min(beams, len(subset))  # every valid item fits when beams allow
         assert len(set(found)) == len(found) and set(found) <= set(subset.tolist())
-        assert row[len(found):] == [-1] * (beams - len(found))  # padding only at the end
+        assert row[len(found) :] == [-1] * (beams - len(found))  # padding only at the end
         assert torch.all(scores[:-1] >= scores[1:])
 
 
@@ -99,10 +105,13 @@ def test_wide_beam_scores_equal_exact_sequence_log_probs():
     enc = model.encode(torch.tensor([[3, 4, 5]]), items)
     ranked = generative_topk(model, enc, index, beams=len(subset))
     codes = items.sid[torch.from_numpy(subset)]
-    per_item = model.decoder_memory(enc._replace(memory=enc.memory.expand(len(subset), -1, -1),
-                                                 padding=enc.padding.expand(len(subset), -1)))
-    exact = sum(model.next_code_logits(per_item, codes[:, :level]).log_softmax(-1)
-                .gather(1, codes[:, level:level + 1]).squeeze(1) for level in range(len(CODE_SIZES)))
+    per_item = model.decoder_memory(
+        enc._replace(memory=enc.memory.expand(len(subset), -1, -1), padding=enc.padding.expand(len(subset), -1))
+    )
+    exact = sum(
+        model.next_code_logits(per_item, codes[:, :level]).log_softmax(-1).gather(1, codes[:, level : level + 1]).squeeze(1)
+        for level in range(len(CODE_SIZES))
+    )
     order = exact.argsort(descending=True)
     assert ranked.items[0].tolist() == subset[order.numpy()].tolist()
     assert torch.allclose(ranked.scores[0], exact[order], atol=1e-5)
@@ -140,8 +149,11 @@ def test_dense_topk_matches_brute_force(k):
     exclude[1, 0] = 999  # so are unknown items
     ranked = dense_topk(query, vectors, candidates, k, exclude)
     assert ranked.items.tolist() == brute_force(query, vectors, candidates, k, exclude)
-    expected = [(query[b] @ vectors[(candidates == i).nonzero()[0, 0]]).item() if i >= 0 else -np.inf
-                for b in range(6) for i in ranked.items[b].tolist()]
+    expected = [
+        (query[b] @ vectors[(candidates == i).nonzero()[0, 0]]).item() if i >= 0 else -np.inf
+        for b in range(6)
+        for i in ranked.items[b].tolist()
+    ]
     assert np.allclose(ranked.scores.flatten().numpy(), expected, atol=1e-6)
 
 
@@ -210,8 +222,9 @@ def test_dense_candidates_join_the_pool_the_beam_missed():
     full_dense = dense_topk(query, vectors, everything[:10], 3)
     assert set(joined.items[0].tolist()) >= set(full_dense.items[0].tolist())  # the dense head's top 3
     assert len(set(joined.items[0].tolist())) == 6  # 5 is in both pools: listed once
-    assert [SOURCES[s] for s in joined.source[0].tolist()].count("cold_start") == \
-        sum(i in (10, 11) for i in joined.items[0].tolist())
+    assert [SOURCES[s] for s in joined.source[0].tolist()].count("cold_start") == sum(
+        i in (10, 11) for i in joined.items[0].tolist()
+    )
     # a dense candidate without a beam scores as the weakest beam would: 3 nats behind the best
     weighted = hybrid_topk(query, vectors, generated, cold, k=12, blend=Blend(0.0, 0.1, 3))
     position = weighted.items[0].tolist().index(9)
@@ -234,8 +247,11 @@ def test_evaluate_and_recommend_per_mode(mode):
     produced = {m for m in metrics if "@" in m}
     assert produced == set(metric_names(model))
     assert all(0 <= metrics[m] <= 1 for m in produced)
-    assert {m.split("_")[1] for m in produced} == {"tiger": {"generative"}, "dense": {"dense"},
-                                                  "liger": {"generative", "dense", "hybrid"}}[mode]
+    assert {m.split("_")[1] for m in produced} == {
+        "tiger": {"generative"},
+        "dense": {"dense"},
+        "liger": {"generative", "dense", "hybrid"},
+    }[mode]
     vectors = index.item_vectors(model)
     assert (vectors is None) == (mode == "tiger")
     history = torch.tensor([[1, 2, 3], [-1, 4, 5]])

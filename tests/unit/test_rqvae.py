@@ -22,8 +22,16 @@ from liger_core.ids.rqvae import (
 )
 
 SMALL = dict(
-    hidden_dims=[64, 32], latent_dim=16, levels=2, codebook_size=16, batch_size=256,
-    epochs=4, kmeans_iters=10, reseed_every=2, eval_every=2, seed=7,
+    hidden_dims=[64, 32],
+    latent_dim=16,
+    levels=2,
+    codebook_size=16,
+    batch_size=256,
+    epochs=4,
+    kmeans_iters=10,
+    reseed_every=2,
+    eval_every=2,
+    seed=7,
 )
 
 
@@ -62,10 +70,14 @@ def test_kmeans_with_fewer_points_than_centers_does_not_crash():
 def test_quantizer_picks_nearest_codes_and_computes_the_loss():
     rq = ResidualQuantizer(levels=2, codebook_size=3, dim=2, beta=0.25)
     with torch.no_grad():
-        rq.codebooks.copy_(torch.tensor([
-            [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
-            [[0.1, 0.0], [0.0, 0.1], [-0.1, 0.0]],
-        ]))
+        rq.codebooks.copy_(
+            torch.tensor(
+                [
+                    [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+                    [[0.1, 0.0], [0.0, 0.1], [-0.1, 0.0]],
+                ]
+            )
+        )
     z = torch.tensor([[0.9, 0.12], [-0.06, 0.97]], requires_grad=True)
     z_q, codes, loss = rq(z)
 

@@ -60,15 +60,21 @@ def test_known_items_keep_their_ids_and_new_items_take_the_next_code():
         11: [6, 6, 1],
     }
     assert out.set_index("item_idx")["is_new"].to_dict() == {
-        1: False, 2: False, 3: False, 10: True, 11: True,
+        1: False,
+        2: False,
+        3: False,
+        10: True,
+        11: True,
     }
 
 
 def test_freed_collision_codes_are_never_reused():
-    previous = pd.DataFrame({
-        "item_idx": [1, 2, 3],
-        "codes": [[4, 4, 0], [4, 4, 2], [4, 4, 1]],  # item 3 is retired below
-    })
+    previous = pd.DataFrame(
+        {
+            "item_idx": [1, 2, 3],
+            "codes": [[4, 4, 0], [4, 4, 2], [4, 4, 1]],  # item 3 is retired below
+        }
+    )
     out = assign_semantic_ids(np.array([1, 2, 8, 9]), np.array([[4, 4]] * 4), previous, 8)
     assert ids(out) == {1: [4, 4, 0], 2: [4, 4, 2], 8: [4, 4, 3], 9: [4, 4, 4]}
     assert 3 not in ids(out)  # only catalog items are returned
@@ -116,17 +122,23 @@ def test_codes_must_match_items():
 
 
 def test_id_space_overflow_names_the_prefix():
-    with pytest.raises(DataError, match=r"prefix \(1, 2\) needs collision code 3 but "
-                       r"max_collisions is 3 \(4 new and 0 existing items have it\): "
-                       "catalog larger than the ID space"):
+    with pytest.raises(
+        DataError,
+        match=r"prefix \(1, 2\) needs collision code 3 but "
+        r"max_collisions is 3 \(4 new and 0 existing items have it\): "
+        "catalog larger than the ID space",
+    ):
         assign_semantic_ids(np.arange(5), np.array([[1, 2]] * 4 + [[0, 0]]), None, 3)
 
 
 def test_id_space_overflow_counts_existing_items():
     previous = pd.DataFrame({"item_idx": [1, 2], "codes": [[1, 2, 0], [1, 2, 1]]})
     assign_semantic_ids(np.array([1, 2, 3]), np.array([[1, 2]] * 3), previous, 3)  # fits
-    with pytest.raises(DataError, match=r"prefix \(1, 2\) needs collision code 3 .*"
-                       r"\(2 new and 2 existing"):
+    with pytest.raises(
+        DataError,
+        match=r"prefix \(1, 2\) needs collision code 3 .*"
+        r"\(2 new and 2 existing",
+    ):
         assign_semantic_ids(np.array([1, 2, 3, 4]), np.array([[1, 2]] * 4), previous, 3)
 
 
@@ -154,8 +166,7 @@ def test_previous_missing_columns_is_refused():
 
 
 def test_a_known_item_keeps_its_prefix_whatever_it_encodes_to_now():
-    previous = pd.DataFrame({"item_idx": [3, 7], "codes": [[1, 2, 0], [4, 5, 1]],
-                             "assigned_ds": ["2026-11-01", "2026-11-02"]})
+    previous = pd.DataFrame({"item_idx": [3, 7], "codes": [[1, 2, 0], [4, 5, 1]], "assigned_ds": ["2026-11-01", "2026-11-02"]})
     encoded = pd.DataFrame({"item_idx": [9, 3], "codes": [[6, 6], [0, 0]]})  # 3 re-encoded differently
     item_idx, codes = codes_for_catalog([9, 3, 7], encoded, previous, levels=2)
     assert item_idx.tolist() == [3, 7, 9]

@@ -80,8 +80,7 @@ def test_bad_input_is_rejected():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 30), min_size=0, max_size=12), max_size=15),
-       st.integers(3, 8))
+@given(st.lists(st.lists(st.integers(0, 30), min_size=0, max_size=12), max_size=15), st.integers(3, 8))
 def test_split_matches_a_direct_reading_of_the_protocol(raw, max_len):
     split = build_split([np.array(s, dtype=np.int64) for s in raw], max_len=max_len, n_items=31)
     expected_train, expected_valid, expected_test = [], [], []
@@ -92,10 +91,8 @@ def test_split_matches_a_direct_reading_of_the_protocol(raw, max_len):
         if len(seq) >= 3:
             expected_valid.append((u, seq[:-2], seq[-2]))
             expected_test.append((u, seq[:-1], seq[-1]))
-    for examples, expected in [(split.train, expected_train), (split.valid, expected_valid),
-                               (split.test, expected_test)]:
-        got = [(int(u), examples.history(i).tolist(), int(t))
-               for i, (u, t) in enumerate(zip(examples.users, examples.targets))]
+    for examples, expected in [(split.train, expected_train), (split.valid, expected_valid), (split.test, expected_test)]:
+        got = [(int(u), examples.history(i).tolist(), int(t)) for i, (u, t) in enumerate(zip(examples.users, examples.targets))]
         assert got == expected
     in_set = {i for _, h, t in expected_train for i in [*h, t]}
     assert set(np.flatnonzero(split.in_set).tolist()) == in_set
@@ -115,14 +112,17 @@ def test_catalog_accepts_valid_input_and_normalises_dtypes():
     assert catalog.code_sizes == (3, 2, 2)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda sid, text, sizes: (sid, text[:2], sizes), "text must be"),
-    (lambda sid, text, sizes: (sid, text, (3, 2)), "one positive size per sid column"),
-    (lambda sid, text, sizes: (sid, np.where(text == 1, np.nan, text), sizes), "NaN/inf"),
-    (lambda sid, text, sizes: (sid, text, (3, 1, 2)), r"column 1 must be in \[0, 1\)"),
-    (lambda sid, text, sizes: (np.array([[0, 1, 0], [0, 1, 0], [2, 0, 0]]), text, sizes), "unique"),
-    (lambda sid, text, sizes: (sid.astype(float), text, sizes), "integers"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda sid, text, sizes: (sid, text[:2], sizes), "text must be"),
+        (lambda sid, text, sizes: (sid, text, (3, 2)), "one positive size per sid column"),
+        (lambda sid, text, sizes: (sid, np.where(text == 1, np.nan, text), sizes), "NaN/inf"),
+        (lambda sid, text, sizes: (sid, text, (3, 1, 2)), r"column 1 must be in \[0, 1\)"),
+        (lambda sid, text, sizes: (np.array([[0, 1, 0], [0, 1, 0], [2, 0, 0]]), text, sizes), "unique"),
+        (lambda sid, text, sizes: (sid.astype(float), text, sizes), "integers"),
+    ],
+)
 def test_catalog_rejects_bad_input_with_a_clear_message(change, message):
     sid, text = catalog_arrays()
     with pytest.raises(DataError, match=message):

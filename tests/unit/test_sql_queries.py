@@ -14,12 +14,16 @@ from liger_core.platform import sql_catalog
 from liger_core.platform.sql_catalog import SqlError, query, register_duckdb_views, render
 
 DS = "2026-11-23"
-TITLES = {"A1": "Red Nail Polish", "A2": "Blue Nail Polish", "A3": "Face Cream",
-          "A4": "Hair Spray Extra Hold", "A5": "Mascara Black"}
+TITLES = {
+    "A1": "Red Nail Polish",
+    "A2": "Blue Nail Polish",
+    "A3": "Face Cream",
+    "A4": "Hair Spray Extra Hold",
+    "A5": "Mascara Black",
+}
 ITEM_IDX = {item_id: idx for idx, item_id in enumerate(TITLES)}
 # A1 and A2 share the prefix [1, 2, 3] and differ only in the collision code.
-CODES = {"A1": [1, 2, 3, 0], "A2": [1, 2, 3, 1], "A3": [1, 2, 4, 0],
-         "A4": [5, 6, 7, 0], "A5": [5, 6, 8, 0]}
+CODES = {"A1": [1, 2, 3, 0], "A2": [1, 2, 3, 1], "A3": [1, 2, 4, 0], "A4": [5, 6, 7, 0], "A5": [5, 6, 8, 0]}
 # (user, [(item, source, shared_prefix)] in rank order); A3 and A5 are cold-start items.
 RECS = [
     ("u1", [("A2", "generative", 3), ("A5", "cold_start", 0), ("A4", "generative", 2)]),
@@ -43,44 +47,59 @@ def write_partition(root: Path, table: str, ds: str, data: pa.Table) -> Path:
 
 def items_table() -> pa.Table:
     ids = list(TITLES)
-    return pa.table({
-        "item_id": ids,
-        "item_idx": pa.array([ITEM_IDX[i] for i in ids], pa.int64()),
-        "title": [TITLES[i] for i in ids],
-        "brand": ["OPI", "OPI", None, "Aqua", "Blinc"],
-        "categories": ["Beauty"] * 5, "price": ["5.99", "6.49", None, "3.10", "12.00"],
-        "description": [None] * 5, "text": [f"This item is called '{TITLES[i]}'." for i in ids],
-        "text_hash": [f"h{i}" for i in ids], "first_seen_ds": ["2026-11-01"] * 3 + [DS] * 2,
-    }, schema=pa.schema([("item_id", pa.string()), ("item_idx", pa.int64()),
-                         *[(c, pa.string()) for c in ("title", "brand", "categories", "price",
-                                                      "description", "text", "text_hash",
-                                                      "first_seen_ds")]]))
+    return pa.table(
+        {
+            "item_id": ids,
+            "item_idx": pa.array([ITEM_IDX[i] for i in ids], pa.int64()),
+            "title": [TITLES[i] for i in ids],
+            "brand": ["OPI", "OPI", None, "Aqua", "Blinc"],
+            "categories": ["Beauty"] * 5,
+            "price": ["5.99", "6.49", None, "3.10", "12.00"],
+            "description": [None] * 5,
+            "text": [f"This item is called '{TITLES[i]}'." for i in ids],
+            "text_hash": [f"h{i}" for i in ids],
+            "first_seen_ds": ["2026-11-01"] * 3 + [DS] * 2,
+        },
+        schema=pa.schema(
+            [
+                ("item_id", pa.string()),
+                ("item_idx", pa.int64()),
+                *[
+                    (c, pa.string())
+                    for c in ("title", "brand", "categories", "price", "description", "text", "text_hash", "first_seen_ds")
+                ],
+            ]
+        ),
+    )
 
 
 def semantic_ids_table(codes: dict[str, list[int]], version: str = "3") -> pa.Table:
-    return pa.table({
-        "item_idx": pa.array([ITEM_IDX[i] for i in codes], pa.int64()),
-        "codes": pa.array(list(codes.values()), pa.list_(pa.int32())),
-        "rqvae_version": [version] * len(codes),
-        "assigned_ds": [DS] * len(codes),
-    })
+    return pa.table(
+        {
+            "item_idx": pa.array([ITEM_IDX[i] for i in codes], pa.int64()),
+            "codes": pa.array(list(codes.values()), pa.list_(pa.int32())),
+            "rqvae_version": [version] * len(codes),
+            "assigned_ds": [DS] * len(codes),
+        }
+    )
 
 
 def recommendations_table(recs: list[tuple[str, list[tuple[str, str, int]]]]) -> pa.Table:
-    rows = [(user, rank, item, source, prefix)
-            for user, items in recs for rank, (item, source, prefix) in enumerate(items, 1)]
-    return pa.table({
-        "user_id": [r[0] for r in rows],
-        "rank": pa.array([r[1] for r in rows], pa.int32()),
-        "item_id": [r[2] for r in rows],
-        "item_idx": pa.array([ITEM_IDX[r[2]] for r in rows], pa.int64()),
-        "score": [10.0 - r[1] for r in rows],
-        "source": [r[3] for r in rows],
-        "shared_prefix": pa.array([r[4] for r in rows], pa.int32()),
-        "model_name": ["recommender"] * len(rows),
-        "model_version": ["7"] * len(rows),
-        "generated_at": pa.array([GENERATED_AT] * len(rows), pa.timestamp("us", tz="UTC")),
-    })
+    rows = [(user, rank, item, source, prefix) for user, items in recs for rank, (item, source, prefix) in enumerate(items, 1)]
+    return pa.table(
+        {
+            "user_id": [r[0] for r in rows],
+            "rank": pa.array([r[1] for r in rows], pa.int32()),
+            "item_id": [r[2] for r in rows],
+            "item_idx": pa.array([ITEM_IDX[r[2]] for r in rows], pa.int64()),
+            "score": [10.0 - r[1] for r in rows],
+            "source": [r[3] for r in rows],
+            "shared_prefix": pa.array([r[4] for r in rows], pa.int32()),
+            "model_name": ["recommender"] * len(rows),
+            "model_version": ["7"] * len(rows),
+            "generated_at": pa.array([GENERATED_AT] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
 
 
 @pytest.fixture
@@ -120,8 +139,7 @@ def test_user_top_k_quotes_the_user_id(con) -> None:
 
 def test_source_mix_counts_rows_shares_and_users(con) -> None:
     mix = rows(con, "source_mix")
-    assert [(r["source"], r["n_rows"], r["n_users"]) for r in mix] == [
-        ("cold_start", 3, 2), ("generative", 6, 3)]
+    assert [(r["source"], r["n_rows"], r["n_users"]) for r in mix] == [("cold_start", 3, 2), ("generative", 6, 3)]
     assert [r["row_share"] for r in mix] == pytest.approx([1 / 3, 2 / 3])
 
 
@@ -136,9 +154,17 @@ def test_cold_start_coverage(con) -> None:
 
 def test_semantic_id_collision_summary(con) -> None:
     [summary] = rows(con, "semantic_id_collisions")
-    assert summary == {"rqvae_version": "3", "n_items": 5, "levels": 4, "n_prefixes": 4, "colliding_prefixes": 1,
-                       "colliding_items": 2, "collision_rate": pytest.approx(0.4),
-                       "max_group_size": 2, "duplicate_ids": 0}
+    assert summary == {
+        "rqvae_version": "3",
+        "n_items": 5,
+        "levels": 4,
+        "n_prefixes": 4,
+        "colliding_prefixes": 1,
+        "colliding_items": 2,
+        "collision_rate": pytest.approx(0.4),
+        "max_group_size": 2,
+        "duplicate_ids": 0,
+    }
 
 
 def test_collision_summary_reports_duplicate_full_ids(tmp_path: Path) -> None:
@@ -161,8 +187,7 @@ def test_views_add_ds_as_a_date_column(con) -> None:
 
 
 def test_missing_partition_names_the_table(warehouse: Path) -> None:
-    with (duckdb.connect() as connection,
-          pytest.raises(SqlError, match="recommendations/ds=2026-11-24")):
+    with duckdb.connect() as connection, pytest.raises(SqlError, match="recommendations/ds=2026-11-24"):
         register_duckdb_views(connection, str(warehouse), "2026-11-24", ["recommendations"])
 
 

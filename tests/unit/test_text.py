@@ -7,8 +7,10 @@ from liger_core.data.text import render_item_text, text_hash
 
 def test_renders_fields_in_fixed_order():
     text = render_item_text(price="5.99", title="Red Polish", brand="OPI", categories="Beauty > Nails")
-    assert text == ("This item is called 'Red Polish'. It is manufactured by 'OPI'. "
-                    "It belongs to the categories of Beauty > Nails. It is priced at 5.99.")
+    assert text == (
+        "This item is called 'Red Polish'. It is manufactured by 'OPI'. "
+        "It belongs to the categories of Beauty > Nails. It is priced at 5.99."
+    )
 
 
 @pytest.mark.parametrize("missing", [None, "", "   ", math.nan])
@@ -23,8 +25,7 @@ def test_whitespace_is_collapsed():
 
 
 def test_empty_title_uses_other_fields_and_all_missing_gives_empty():
-    assert render_item_text(title="", categories="Beauty > Skin Care") == \
-        "It belongs to the categories of Beauty > Skin Care."
+    assert render_item_text(title="", categories="Beauty > Skin Care") == "It belongs to the categories of Beauty > Skin Care."
     assert render_item_text(title=None) == ""
 
 

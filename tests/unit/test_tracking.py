@@ -7,8 +7,12 @@ import mlflow
 from liger_core.platform import tracking
 from liger_core.config import load_settings
 
-CONTEXT = {"AIRFLOW_CTX_DAG_ID": "liger_nightly", "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2026-02-03",
-           "AIRFLOW_CTX_TASK_ID": "recommend", "AIRFLOW_CTX_TRY_NUMBER": "2"}
+CONTEXT = {
+    "AIRFLOW_CTX_DAG_ID": "liger_nightly",
+    "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2026-02-03",
+    "AIRFLOW_CTX_TASK_ID": "recommend",
+    "AIRFLOW_CTX_TRY_NUMBER": "2",
+}
 
 
 def test_stage_runs_carry_their_task_and_share_one_parent_per_dag_run(tmp_path, monkeypatch):

@@ -5,21 +5,34 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import ValidationFailed
-from liger_core.platform.validation import (interactions_suite, items_suite, semantic_id_summary, semantic_ids_suite,
-                                   validate_frame)
+from liger_core.platform.validation import (
+    interactions_suite,
+    items_suite,
+    semantic_id_summary,
+    semantic_ids_suite,
+    validate_frame,
+)
 
 T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")
 
 
 def items_frame(**overrides):
-    frame = pd.DataFrame({"item_id": ["A", "B"], "item_idx": [0, 1], "text": ["a", "b"],
-                          "text_hash": ["0" * 32, "1" * 32], "first_seen_ds": ["2026-01-01"] * 2})
+    frame = pd.DataFrame(
+        {
+            "item_id": ["A", "B"],
+            "item_idx": [0, 1],
+            "text": ["a", "b"],
+            "text_hash": ["0" * 32, "1" * 32],
+            "first_seen_ds": ["2026-01-01"] * 2,
+        }
+    )
     return frame.assign(**overrides)
 
 
 def events_frame(**overrides):
-    frame = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["A", "B"],
-                          "ts": [pd.Timestamp("2012-01-01", tz="UTC")] * 2, "event_seq": [1, 2]})
+    frame = pd.DataFrame(
+        {"user_id": ["u", "u"], "item_id": ["A", "B"], "ts": [pd.Timestamp("2012-01-01", tz="UTC")] * 2, "event_seq": [1, 2]}
+    )
     return frame.assign(**overrides)
 
 
@@ -37,8 +50,7 @@ def test_duplicate_key_fails_with_readable_report():
 
 
 def test_referential_integrity_and_timestamp_range():
-    bad = events_frame(item_id=["A", "Z"], ts=[pd.Timestamp("2012-01-01", tz="UTC"),
-                                               pd.Timestamp("2030-01-01", tz="UTC")])
+    bad = events_frame(item_id=["A", "Z"], ts=[pd.Timestamp("2012-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")])
     with pytest.raises(ValidationFailed) as err:
         validate_frame("interactions", bad, interactions_suite(["A", "B"], T0, T1))
     assert "expect_column_values_to_be_in_set {'column': 'item_id'}: 1 unexpected, e.g. ['Z']" in str(err.value)
@@ -46,8 +58,7 @@ def test_referential_integrity_and_timestamp_range():
 
 
 def semantic_ids(*codes):
-    return semantic_id_summary(pd.DataFrame({"item_idx": range(len(codes)), "codes": list(codes),
-                                             "rqvae_version": "1"}))
+    return semantic_id_summary(pd.DataFrame({"item_idx": range(len(codes)), "codes": list(codes), "rqvae_version": "1"}))
 
 
 def test_semantic_id_codes_are_bounded_per_position():
