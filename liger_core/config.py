@@ -209,6 +209,7 @@ class TrainConfig(_Section):
 
     batch_size: int = Field(256, ge=1)
     max_steps: int = Field(200_000, ge=1)
+    max_epochs: float = Field(0, ge=0)  # 0: no cap; else at most this many passes over the training targets
     time_budget_minutes: float = Field(0, ge=0)  # 0: no wall-clock budget
     lr: float = Field(3e-4, gt=0)
     warmup_fraction: float = Field(0.05, ge=0, le=0.05)  # of the run, by steps or time budget

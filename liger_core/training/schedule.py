@@ -2,7 +2,8 @@
 over it and when it stops. Kept apart from the Trainer so each rule is a function of plain
 values, unit-tested without a model (RecBole's early-stopping helper has the same shape).
 
-The schedule follows whichever ends first, ``max_steps`` or the time budget: progress is the
+The schedule follows whichever ends first, the step budget (``max_steps``, capped by
+``max_epochs``) or the time budget: progress is the
 larger of the step and time fractions, warmup takes ``warmup_fraction`` of it and the cosine
 decay reaches 0 at progress 1.
 """
@@ -47,11 +48,22 @@ def progress(step: int, max_steps: int, elapsed: float, budget_seconds: float) -
     return max(done, elapsed / budget_seconds) if budget_seconds else done
 
 
-def stop_reason(state: LoopState, cfg: TrainConfig, elapsed: float) -> str | None:
+def step_budget(cfg: TrainConfig, targets_per_epoch: int) -> int:
+    """The steps a run may take: ``max_steps``, or fewer when ``max_epochs`` caps the passes
+    over the training targets (a step trains ``batch_size`` of them). An epoch cap makes the
+    schedule anneal where the model stops improving on any machine, which a time budget
+    cannot: a faster machine fits more epochs into the same minutes and its best checkpoint
+    is then one taken before the learning rate came down."""
+    if not cfg.max_epochs:
+        return cfg.max_steps
+    return max(1, min(cfg.max_steps, math.ceil(cfg.max_epochs * targets_per_epoch / cfg.batch_size)))
+
+
+def stop_reason(state: LoopState, cfg: TrainConfig, elapsed: float, max_steps: int) -> str | None:
     """Pure stop policy: patience, then the step budget, then the time budget."""
     if state.bad_evals >= cfg.patience:
         return "early_stop"
-    if state.step >= cfg.max_steps:
+    if state.step >= max_steps:
         return "max_steps"
     budget = cfg.time_budget_minutes * 60
     return "time_budget" if budget and elapsed >= budget else None

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from liger_core.training.batching import BucketedLoader
-from liger_core.training.schedule import LoopState, lr_factor, progress, stop_reason
+from liger_core.training.schedule import LoopState, lr_factor, progress, step_budget, stop_reason
 from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
@@ -178,6 +178,7 @@ class Trainer:
             valid = valid.subset(np.sort(rows))
         self.valid = valid.subset(np.arange(self.rank, len(valid), self.world))
         self.train_examples = split.train
+        self.max_steps = step_budget(cfg, len(split.train))
         if cfg.objective == "causal":  # one unit per user: its last example names the sequence
             self.units = split.train.last_rows()
             lengths = targets = split.train.positions[self.units]
@@ -296,7 +297,7 @@ class Trainer:
         return elapsed
 
     def _set_lr(self, elapsed: float) -> float:
-        done = progress(self.state.step, self.cfg.max_steps, elapsed, self.cfg.time_budget_minutes * 60)
+        done = progress(self.state.step, self.max_steps, elapsed, self.cfg.time_budget_minutes * 60)
         lr = self.cfg.lr * lr_factor(done, self.cfg.warmup_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -325,20 +326,20 @@ class Trainer:
         running_steps = 0
         meter = Progress(
             "train",
-            cfg.max_steps,
+            self.max_steps,
             "step",
             initial=state.step,
             enabled=self.rank == 0,
             budget_seconds=max(0.0, cfg.time_budget_minutes * 60 - state.seconds),
         )
         self.model.train()
-        while (reason := stop_reason(state, cfg, elapsed := self._elapsed())) is None:
+        while (reason := stop_reason(state, cfg, elapsed := self._elapsed(), self.max_steps)) is None:
             lr = self._set_lr(elapsed)
             for name, value in self.step().items():
                 running[name] = running.get(name, 0.0) + value
             running_steps += 1
             metrics: dict[str, float] = {}
-            if state.step % cfg.log_every == 0 or state.step == cfg.max_steps:
+            if state.step % cfg.log_every == 0 or state.step == self.max_steps:
                 metrics = {f"train_{name}_loss": float(v) / running_steps for name, v in running.items()}
                 metrics.update(
                     lr=lr,
@@ -346,7 +347,7 @@ class Trainer:
                     epoch=state.epoch + state.batch / self.loader.batches_in(state.epoch),
                 )
                 running, running_steps = {}, 0
-            if state.step % cfg.eval_every == 0 or state.step == cfg.max_steps:
+            if state.step % cfg.eval_every == 0 or state.step == self.max_steps:
                 metrics.update(self._record_eval())
             state.seconds = self._seconds_before + time.perf_counter() - self._started
             meter.update(state.step, loss=metrics.get("train_total_loss"), latest_validation=metrics.get(self.watched))
@@ -384,7 +385,7 @@ class Trainer:
 def train(
     model_cfg: ModelConfig, train_cfg: TrainConfig, catalog: Catalog, split: Split, checkpoint_dir: Path, log: LogFn | None = None
 ) -> TrainResult:
-    """Train until ``max_steps``, early stopping or the time budget, resuming from
+    """Train until the step budget (``max_steps``, ``max_epochs``), early stopping or the time budget, resuming from
     ``checkpoint_dir/last.pt`` when it exists. ``log(metrics, step)`` (rank 0 only) gets
     training losses every ``log_every`` steps and validation metrics every ``eval_every``."""
     return Trainer(model_cfg, train_cfg, catalog, split, checkpoint_dir, log).fit()

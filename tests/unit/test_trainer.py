@@ -12,7 +12,7 @@ from liger_core.retrieval.metrics import recall_at_k
 from liger_core.model.network import LigerModel
 from liger_core.data.sequences import build_split
 from liger_core.data.synthetic import make_synthetic
-from liger_core.training.schedule import LoopState, lr_factor, progress, stop_reason
+from liger_core.training.schedule import LoopState, lr_factor, progress, step_budget, stop_reason
 from liger_core.training.trainer import CHECKPOINT, train
 
 
@@ -62,12 +62,32 @@ def test_schedule_follows_whichever_budget_ends_first():
 
 def test_stop_policy_puts_patience_before_the_step_and_time_budgets():
     cfg = TRAIN.model_copy(update=dict(patience=3, max_steps=100, time_budget_minutes=1.0))
-    assert stop_reason(LoopState(step=99, bad_evals=2), cfg, elapsed=59.0) is None
-    assert stop_reason(LoopState(step=100, bad_evals=3), cfg, elapsed=60.0) == "early_stop"
-    assert stop_reason(LoopState(step=100, bad_evals=2), cfg, elapsed=60.0) == "max_steps"
-    assert stop_reason(LoopState(step=50), cfg, elapsed=60.0) == "time_budget"
+    assert stop_reason(LoopState(step=99, bad_evals=2), cfg, elapsed=59.0, max_steps=100) is None
+    assert stop_reason(LoopState(step=100, bad_evals=3), cfg, elapsed=60.0, max_steps=100) == "early_stop"
+    assert stop_reason(LoopState(step=100, bad_evals=2), cfg, elapsed=60.0, max_steps=100) == "max_steps"
+    assert stop_reason(LoopState(step=50), cfg, elapsed=60.0, max_steps=100) == "time_budget"
     no_budget = cfg.model_copy(update=dict(time_budget_minutes=0.0))
-    assert stop_reason(LoopState(step=50), no_budget, elapsed=1e9) is None
+    assert stop_reason(LoopState(step=50), no_budget, elapsed=1e9, max_steps=100) is None
+    assert stop_reason(LoopState(step=50), no_budget, elapsed=0.0, max_steps=50) == "max_steps"
+
+
+def test_an_epoch_cap_shrinks_the_step_budget_never_grows_it():
+    cfg = TRAIN.model_copy(update=dict(batch_size=100, max_steps=1_000))
+    assert step_budget(cfg, targets_per_epoch=1_050) == 1_000  # no cap
+    assert step_budget(cfg.model_copy(update=dict(max_epochs=2.0)), 1_050) == 21  # ceil(2 x 1,050 / 100)
+    assert step_budget(cfg.model_copy(update=dict(max_epochs=500.0)), 1_050) == 1_000  # max_steps still binds
+    assert step_budget(cfg.model_copy(update=dict(max_epochs=0.01)), 10) == 1  # at least one step
+
+
+def test_training_stops_after_max_epochs_with_the_schedule_annealed(data, tmp_path):
+    catalog, split = data
+    cfg = TRAIN.model_copy(update=dict(max_steps=10_000, max_epochs=1.0, eval_every=1_000, log_every=1))
+    logged: dict[int, dict] = {}
+    result = train(MODEL, cfg, catalog, split, tmp_path, log=lambda metrics, step: logged.setdefault(step, metrics))
+    expected = -(-len(split.train) // cfg.batch_size)
+    assert result.stopped_reason == "max_steps" and result.step == expected
+    assert 0.9 < result.epochs < 1.2  # the causal loader packs whole sequences, so a batch holds about batch_size targets
+    assert logged[expected]["lr"] < 0.01 * cfg.lr  # annealed at the cap, not at max_steps
 
 
 def test_learns_the_planted_structure_far_better_than_popularity(data, tmp_path):
