@@ -7,7 +7,7 @@ computed by the same code on the same users, and the published Beauty figures.
 
 Needs the tables of the earlier stages for --ds (``liger run`` or the stages up to
 ``sequences``). Every mode trains for ``--minutes`` of wall-clock time (the profile's
-``max_steps`` still caps it), the schedule annealing to 0 at the end of that budget.
+``max_steps`` and ``max_epochs`` still cap it), the schedule annealing to 0 at the end of whichever binds.
 ``--versions tiger=3 ...`` reports already-trained versions instead, reading their training
 figures from MLflow. The last mode evaluated wins the promotion gate if it beats the
 champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json.
