@@ -9,6 +9,7 @@ typo in a nightly job's config should never silently fall back to a default.
 from __future__ import annotations
 
 import codecs
+from importlib import resources
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence
@@ -321,11 +322,12 @@ def _parse_override(item: str) -> tuple[str, Any]:
 
 
 def profile_path(profile: str) -> Path:
-    """A profile is a name in ``configs/`` or a path to a YAML file."""
+    """A profile is a name in ``configs/`` (package data ``liger_core.configs``, so a wheel
+    install finds it too) or a path to a YAML file."""
     candidate = Path(profile)
     if candidate.suffix in {".yaml", ".yml"}:
         return candidate
-    return PROJECT_ROOT / "configs" / f"{profile}.yaml"
+    return Path(str(resources.files("liger_core.configs"))) / f"{profile}.yaml"
 
 
 def load_settings(

@@ -11,6 +11,7 @@ Nothing here imports Spark: Spark callers render with ``dialect="spark"`` and ru
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -18,7 +19,6 @@ import duckdb
 
 from liger_core.errors import LigerError
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 TABLES = ("items", "semantic_ids", "recommendations")
 Dialect = Literal["standard", "spark"]
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
@@ -55,11 +55,17 @@ def render(sql_text: str, *, dialect: Dialect = "standard", **params: object) ->
     return _PLACEHOLDER.sub(substitute, sql_text)
 
 
+def sql_dir() -> Path:
+    """The checkout's sql/ folder, shipped as package data ``liger_core.sql``: found through
+    the package, so a wheel install has it too."""
+    return Path(str(resources.files("liger_core.sql")))
+
+
 def load(folder: str, name: str) -> str:
     """The text of ``sql/<folder>/<name>.sql``."""
-    path = SQL_DIR / folder / f"{name}.sql"
+    path = sql_dir() / folder / f"{name}.sql"
     if not path.is_file():
-        known = sorted(p.stem for p in (SQL_DIR / folder).glob("*.sql"))
+        known = sorted(p.stem for p in (sql_dir() / folder).glob("*.sql"))
         raise SqlError(f"no SQL file {path} (known in sql/{folder}: {', '.join(known) or 'none'})")
     return path.read_text(encoding="utf-8")
 

@@ -205,7 +205,7 @@ def test_render_rejects_unknown_and_malformed_placeholders() -> None:
 
 
 def test_every_query_renders_for_both_dialects() -> None:
-    names = sorted(p.stem for p in (sql_catalog.SQL_DIR / "queries").glob("*.sql"))
+    names = sorted(p.stem for p in (sql_catalog.sql_dir() / "queries").glob("*.sql"))
     assert names == ["cold_start_coverage", "semantic_id_collisions", "source_mix", "user_top_k"]
     for name in names:
         for dialect in ("standard", "spark"):

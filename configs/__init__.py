@@ -1,0 +1,1 @@
+"""Config profiles (``<name>.yaml``), shipped as package data ``liger_core.configs``."""
