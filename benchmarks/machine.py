@@ -33,6 +33,12 @@ def machine_info() -> dict:
     }
 
 
+def previous_result(name: str) -> dict:
+    """The committed result ``name`` (empty if none), for a script that updates part of it."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def write_result(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -1,5 +1,8 @@
 """Wall time and peak memory of every pipeline stage on the real catalog, then the nightly
-DAG's wall time and peak memory through ``airflow dags test``.
+DAG's wall time and peak memory through ``airflow dags test``. With ``--main-job`` it times
+the main job instead (``liger run``, what ``make run`` runs: both DAGs through Airflow) as one
+process, with every stage's seconds read back from its MLflow run and the total of everything
+but the train task.
 
 Each stage runs as its own ``liger <stage>`` process, as Airflow runs it (one Spark
 application per task). A sampler sums the resident set of the whole process tree (Python
@@ -8,6 +11,7 @@ shared pages count once per process, so the sum is an upper bound. Writes
 benchmarks/results/pipeline_stages_<profile>.json.
 
     python -m benchmarks.pipeline_stages --ds 2026-11-23 [--set train.max_steps=300 ...]
+    python -m benchmarks.pipeline_stages --ds 2026-12-04 --main-job
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
 import psutil
 
-from benchmarks.machine import machine_info, write_result
+from benchmarks.machine import machine_info, previous_result, write_result
 from jobs.common import today
 from jobs.pipeline import airflow_env
-from liger_core.config import load_settings
+from liger_core.config import Settings, load_settings
+from liger_core.platform.report import stage_runs
 
 # label -> ``liger`` arguments (the stage names are the DAG task ids)
 RETRAIN = {
@@ -74,6 +80,38 @@ def measured(command: Sequence[str], env: dict[str, str] | None, log_path: Path)
     return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak / 2**20), "exit_code": code}
 
 
+def main_job(settings: Settings, liger: str, common: list[str], ds: str, log_path: Path) -> dict:
+    """``liger run`` timed whole; its stages (in start order, with the DAG that ran them) and the
+    seconds of everything but training: the main job's wall time less its train task."""
+    since_ms = int(time.time() * 1000)
+    result = measured([liger, "run", *common], None, log_path)
+    if result["exit_code"] != 0:
+        return result
+    return {**result, **main_job_stages(result["seconds"], stage_runs(settings, ds, since_ms))}
+
+
+def main_job_stages(wall_seconds: float, runs: pd.DataFrame) -> dict:
+    """The main job's stages from their MLflow runs (``report.stage_runs``): each with its DAG,
+    the seconds per DAG, and the non-training total, the job's wall time less its train tasks
+    (Airflow's own overhead counts as non-training)."""
+    dags = runs["tags.airflow.dag_id"] if "tags.airflow.dag_id" in runs else [None] * len(runs)
+    stages = [
+        {"dag": dag, "stage": stage, "seconds": float(seconds)}
+        for dag, stage, seconds in zip(dags, runs["stage"], runs["seconds"])
+    ]
+    by_dag: dict[str, float] = {}
+    for row in stages:
+        if row["dag"]:
+            by_dag[row["dag"]] = round(by_dag.get(row["dag"], 0.0) + row["seconds"], 1)
+    train = round(sum(row["seconds"] for row in stages if row["stage"] == "train"), 1)
+    return {
+        "stages": stages,
+        "stage_seconds_by_dag": by_dag,
+        "train_seconds": train,
+        "non_training_seconds": round(wall_seconds - train, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", default=today())
@@ -82,12 +120,23 @@ def main(argv: list[str] | None = None) -> int:
         "--set", dest="overrides", action="append", default=[], help="config override passed to every stage and to the DAG run"
     )
     parser.add_argument("--skip-nightly-dag", action="store_true")
+    parser.add_argument("--main-job", action="store_true", help="time `liger run` whole instead of stage by stage")
     args = parser.parse_args(argv)
     settings = load_settings(args.profile, args.overrides)
     logs = Path(settings.paths.state_dir) / "logs" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     liger = str(Path(sys.executable).with_name("liger"))
     common = ["--ds", args.ds, "--profile", settings.profile, *[part for item in args.overrides for part in ("--set", item)]]
+    if args.main_job:
+        job = main_job(settings, liger, common, args.ds, logs / "main-job.log")
+        print(json.dumps(job, indent=1), flush=True)
+        if job["exit_code"] != 0:
+            print(f"liger run failed; see {logs / 'main-job.log'}", file=sys.stderr)
+            return 1
+        stamped = {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides, **job}
+        name = f"pipeline_stages_{settings.profile}"
+        print(f"wrote {write_result(name, {**previous_result(name), 'main_job': stamped})}")
+        return 0
 
     stages: dict[str, dict] = {}
     for stage, command in {**RETRAIN, **NIGHTLY_ONLY}.items():
@@ -119,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
             return 1
 
+    name = f"pipeline_stages_{settings.profile}"
     path = write_result(
-        f"pipeline_stages_{settings.profile}",
+        name,
         {
+            **{key: value for key, value in previous_result(name).items() if key == "main_job"},  # a separate run's
             **machine_info(),
             "profile": settings.profile,
             "ds": args.ds,

@@ -1,11 +1,14 @@
-"""The naive baseline of the inference benchmarks must be a faithful baseline: where the
-prefix index allows every code combination it has to find exactly what production finds."""
+"""Benchmark helpers must be faithful: the naive inference baseline finds exactly what
+production finds where the prefix index allows every code combination, and the main-job
+timing counts every stage once."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from benchmarks import retrieval_paths as paths
+from benchmarks.pipeline_stages import main_job_stages
 from liger_core.config import ModelConfig
 from liger_core.model.network import Items, LigerModel
 from liger_core.retrieval.search import generative_topk
@@ -68,3 +71,18 @@ def test_naive_hybrid_matches_production_on_a_full_catalog_and_loses_items_on_a_
     _, mapped = paths.naive(catalogue, history, k=4, beams=8)
     assert paths.invalid_rate(mapped) > 0
     assert paths.invalid_rate(paths.constrained_candidates(catalogue, history, beams=8)) == 0
+
+
+def test_main_job_stages_sum_per_dag_and_leave_out_only_training():
+    runs = pd.DataFrame(
+        {
+            "stage": ["ingest", "train", "evaluate", "ingest", "recommend"],
+            "seconds": [30.0, 400.5, 60.0, 20.0, 80.0],
+            "tags.airflow.dag_id": ["liger_retrain"] * 3 + ["liger_nightly"] * 2,
+        }
+    )
+    summary = main_job_stages(700.0, runs)
+    assert summary["train_seconds"] == 400.5
+    assert summary["non_training_seconds"] == 299.5  # Airflow's overhead (109 s here) counts as non-training
+    assert summary["stage_seconds_by_dag"] == {"liger_retrain": 490.5, "liger_nightly": 100.0}
+    assert [row["stage"] for row in summary["stages"]] == ["ingest", "train", "evaluate", "ingest", "recommend"]

@@ -80,7 +80,8 @@ def test_a_wheel_install_finds_profiles_and_sql_without_the_checkout(tmp_path):
     zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).extractall(installed)
     probe = (
         "from liger_core.config import load_settings, profile_path; from liger_core.platform import sql_catalog;"
-        "print(profile_path('cpu')); print(load_settings('cpu').train.max_epochs); print(sql_catalog.load('queries', 'user_top_k')[:6])"
+        "print(profile_path('cpu')); print(load_settings('cpu').train.max_epochs);"
+        "print(sql_catalog.load('queries', 'user_top_k')[:6])"
     )
     run = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(installed)}, capture_output=True, text=True
