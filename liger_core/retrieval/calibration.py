@@ -47,7 +47,7 @@ from liger_core.retrieval.search import (
 )
 
 COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
-GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08)  # cosine per nat of log-prob
+GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)  # cosine per nat of log-prob (geometric)
 COLD_SLOT_CAPS = (1, 2)  # at most this many cold items per user, besides train.cold_candidates
 METRIC_K = 10
 
