@@ -12,7 +12,7 @@ Needs the tables of the earlier stages for --ds (``liger run`` or the stages up 
 figures from MLflow. The last mode evaluated wins the promotion gate if it beats the
 champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json.
 
-    python -m benchmarks.quality_beauty --ds 2026-12-02 --minutes 20
+    python -m benchmarks.quality_beauty --ds 2026-12-02 --minutes 20 [--mode-set tiger:train.max_epochs=60]
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget of every mode")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument(
+        "--mode-set",
+        action="append",
+        default=[],
+        metavar="MODE:KEY=VALUE",
+        help="override for one mode only, after --set (e.g. tiger:train.max_epochs=60); recorded in the result",
+    )
+    parser.add_argument(
         "--versions",
         nargs="*",
         default=[],
@@ -56,13 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     given = dict(item.split("=", 1) for item in args.versions)
+    per_mode = _mode_overrides(args.mode_set)
     budget = [f"train.time_budget_minutes={args.minutes}"]
     base = load_settings(args.profile, args.overrides)
     spark = spark_session(base)
 
     results = {}
     for mode in args.modes:
-        settings = load_settings(args.profile, [*budget, *args.overrides, f"model.mode={mode}"])
+        overrides = [*args.overrides, *per_mode.get(mode, []), f"model.mode={mode}"]
+        settings = load_settings(args.profile, [*budget, *overrides])
         if mode in given:
             trained = _logged_training(settings, given[mode])
         else:
@@ -79,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 *budget,
                 "evaluate.users=0",
-                *args.overrides,
-                f"model.mode={mode}",
+                *overrides,
                 f"evaluate.beam_sweep=[{settings.recommend.beams}]",
                 f"evaluate.beam_width={max(PAPER_BEAM_WIDTH, settings.recommend.beams)}",
                 f"evaluate.model={version}",
@@ -93,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         served = recommend.run(pinned, args.ds, spark)
         results[mode] = {
             "recommender_version": version,
+            "mode_overrides": per_mode.get(mode, []),
             "train_wall_seconds": round(trained["wall_seconds"], 1),
             "train_steps": trained["steps"],
             "train_samples_per_second": trained["samples_per_second"],
@@ -144,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"wrote {path}")
     return 0
+
+
+def _mode_overrides(items: list[str]) -> dict[str, list[str]]:
+    """``MODE:section.key=value`` items -> overrides per mode, in the order given."""
+    per_mode: dict[str, list[str]] = {}
+    for item in items:
+        mode, _, override = item.partition(":")
+        if mode not in MODES or "=" not in override:
+            raise SystemExit(f"--mode-set {item!r}: expected MODE:section.key=value with MODE one of {MODES}")
+        per_mode.setdefault(mode, []).append(override)
+    return per_mode
 
 
 def _print_side_by_side(results: dict[str, dict], baselines: list[dict]) -> None:
