@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     liger = str(Path(sys.executable).with_name("liger"))
     common = ["--ds", args.ds, "--profile", settings.profile, *[part for item in args.overrides for part in ("--set", item)]]
+    name = f"pipeline_stages_{settings.profile}"
+    previous = previous_result(name)  # each mode keeps the other's block
     if args.main_job:
         job = main_job(settings, liger, common, args.ds, logs / "main-job.log")
         print(json.dumps(job, indent=1), flush=True)
@@ -134,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"liger run failed; see {logs / 'main-job.log'}", file=sys.stderr)
             return 1
         stamped = {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides, **job}
-        name = f"pipeline_stages_{settings.profile}"
-        print(f"wrote {write_result(name, {**previous_result(name), 'main_job': stamped})}")
+        print(f"wrote {write_result(name, {**previous, 'main_job': stamped})}")
         return 0
 
     stages: dict[str, dict] = {}
@@ -168,11 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
             return 1
 
-    name = f"pipeline_stages_{settings.profile}"
     path = write_result(
         name,
         {
-            **{key: value for key, value in previous_result(name).items() if key == "main_job"},  # a separate run's
+            **({"main_job": previous["main_job"]} if "main_job" in previous else {}),
             **machine_info(),
             "profile": settings.profile,
             "ds": args.ds,

@@ -9,8 +9,8 @@ typo in a nightly job's config should never silently fall back to a default.
 from __future__ import annotations
 
 import codecs
-from importlib import resources
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Sequence
 
