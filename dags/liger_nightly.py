@@ -17,7 +17,7 @@ from datetime import timedelta
 import logging
 
 from airflow.sdk import Param, chain, task
-from liger_common import (
+from jobs.dag_factory import (
     RECOMMEND_K_KEY,
     RECOMMENDER_MODEL_KEY,
     RQVAE_MODEL_KEY,

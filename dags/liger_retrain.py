@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from airflow.sdk import chain, task
 from airflow.sdk.exceptions import AirflowSkipException
-from liger_common import RECOMMENDER_ASSET, common_params, liger_dag, spark_stage
+from jobs.dag_factory import RECOMMENDER_ASSET, common_params, liger_dag, spark_stage
 
 RETRAIN_SCHEDULE = "0 12 * * 0"  # Sunday noon UTC: never the same moment as nightly's @daily
 

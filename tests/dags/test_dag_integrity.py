@@ -41,7 +41,8 @@ JOB_OF = {
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory):
     """A throwaway AIRFLOW_HOME, set before airflow is imported; the DAG folder on sys.path
-    as Airflow's dag-folder bundle puts it (DAG files import ``liger_common``)."""
+    as Airflow's dag-folder bundle puts it (so a DAG file that needed a sibling module would
+    pass here: ``test_the_dag_folder_holds_only_dags`` keeps them out)."""
     saved_env, saved_path = dict(os.environ), list(sys.path)
     os.environ["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -66,9 +67,9 @@ def dagbag(airflow_env):
 
 @pytest.fixture(scope="module")
 def common(dagbag):
-    import liger_common
+    from jobs import dag_factory
 
-    return liger_common
+    return dag_factory
 
 
 def _tasks(dagbag, dag_id):
@@ -403,3 +404,25 @@ def test_spark_task_ids_are_the_job_files_and_the_cli_stage_names(dagbag):
             if hasattr(task, "application"):
                 assert Path(task.application).stem == task.task_id, (dag.dag_id, task.task_id)
                 assert task.task_id in STAGES
+
+
+def test_the_dag_folder_holds_only_dags(dagbag):
+    """Astronomer's layout: every file in dags/ defines a DAG; support code is the importable
+    ``jobs.dag_factory``, so a helper module dropped into dags/ fails here."""
+    files = {path.name for path in DAGS_DIR.iterdir() if not path.name.startswith("__")}
+    assert files == {Path(dag.fileloc).name for dag in dagbag.dags.values()}
+
+
+def test_dag_support_changes_nothing_at_import():
+    """Importing the DAG factory (as every DAG file does at parse time) leaves the process
+    environment and sys.path as it found them; Airflow's own imports come first."""
+    import subprocess
+
+    probe = (
+        "import os, sys; import airflow.sdk, airflow.providers.apache.spark.operators.spark_submit; "
+        "env, path = dict(os.environ), list(sys.path); import jobs.dag_factory; "
+        "assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items()); assert sys.path == path"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_LOCAL_IP", "LIGER_HOME")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -94,11 +94,8 @@ def cluster(tmp_path):
 
 def submit(master: str, job: str, ds: str, overrides: list[str], log: Path) -> float:
     """spark-submit one stage as ``LigerStage`` does for a cluster connection; its seconds."""
-    sys.path.insert(0, str(ROOT / "dags"))
-    try:
-        from liger_common import executor_code_options
-    finally:
-        sys.path.remove(str(ROOT / "dags"))
+    from jobs.dag_factory import executor_code_options
+
     archives, code_conf = executor_code_options()
     command = [
         str(BIN / "spark-submit"),
