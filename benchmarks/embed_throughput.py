@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from benchmarks.machine import machine_info, write_result
-from jobs import embed_items, ingest
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs import embed_items, ingest
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.config import load_settings
 from liger_core.data.embeddings import load_encoder
 from liger_core.ids.rqvae import train_rqvae

@@ -29,8 +29,8 @@ import pandas as pd
 import psutil
 
 from benchmarks.machine import machine_info, previous_result, write_result
-from jobs.common import today
-from jobs.pipeline import airflow_env
+from liger_jobs.common import today
+from liger_jobs.pipeline import airflow_env
 from liger_core.config import Settings, load_settings
 from liger_core.platform.report import stage_runs
 

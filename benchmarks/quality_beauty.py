@@ -23,9 +23,9 @@ import sys
 import time
 
 from benchmarks.machine import machine_info, write_result
-from jobs import evaluate, recommend, train
-from jobs.common import today
-from jobs.spark import spark_session
+from liger_jobs import evaluate, recommend, train
+from liger_jobs.common import today
+from liger_jobs.spark import spark_session
 from liger_core.platform import tracking
 from liger_core.config import load_settings
 from liger_core.platform.model_registry import RECOMMENDER_MODEL

@@ -12,10 +12,10 @@ import sys
 import time
 
 from benchmarks.machine import machine_info, write_result
-from jobs import embed_items, ingest, semantic_ids
-from jobs.common import today
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs import embed_items, ingest, semantic_ids
+from liger_jobs.common import today
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.config import load_settings
 
 

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import machine_info, write_result
-from jobs.common import today
-from jobs.inputs import load_model_inputs
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs.common import today
+from liger_jobs.inputs import load_model_inputs
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.retrieval.calibration import choose_blend
 from liger_core.config import load_settings
 from liger_core.retrieval.search import RetrievalIndex

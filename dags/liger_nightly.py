@@ -17,7 +17,7 @@ from datetime import timedelta
 import logging
 
 from airflow.sdk import Param, chain, task
-from jobs.dag_factory import (
+from liger_jobs.dag_factory import (
     RECOMMEND_K_KEY,
     RECOMMENDER_MODEL_KEY,
     RQVAE_MODEL_KEY,
@@ -61,7 +61,7 @@ def champion_ready(*, params: dict, ds: str | None = None) -> dict[str, str] | N
     """Before any stage: the versions this run serves with, from one registry read. A first
     run before any promotion has nothing to serve, which is one clear message and a skipped
     run, not a failure retried after ingest and embed."""
-    from jobs.preflight import serving_models
+    from liger_jobs.preflight import serving_models
 
     versions, reason = serving_models(params["profile"], params["recommender_model"])
     if reason:

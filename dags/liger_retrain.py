@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from airflow.sdk import chain, task
 from airflow.sdk.exceptions import AirflowSkipException
-from jobs.dag_factory import RECOMMENDER_ASSET, common_params, liger_dag, spark_stage
+from liger_jobs.dag_factory import RECOMMENDER_ASSET, common_params, liger_dag, spark_stage
 
 RETRAIN_SCHEDULE = "0 12 * * 0"  # Sunday noon UTC: never the same moment as nightly's @daily
 
@@ -49,7 +49,7 @@ nightly run. Params: `profile` (config profile name or YAML path).
 def announce_promotion(*, params: dict, dag_run, outlet_events) -> str:
     """The asset event, with the promoted version in its extra; skipped (no event) when the
     gate kept the champion, so a consumer of the asset only wakes for a new champion."""
-    from jobs.preflight import promoted_version
+    from liger_jobs.preflight import promoted_version
 
     version = promoted_version(params["profile"], dag_run.dag_id, dag_run.run_id)
     if version is None:

@@ -60,7 +60,7 @@ def _check(done: subprocess.CompletedProcess) -> None:
 
 
 def main() -> int:
-    """``python -m jobs.airflow_objects``: for the UI script and compose's airflow-init."""
+    """``python -m liger_jobs.airflow_objects``: for the UI script and compose's airflow-init."""
     for created in ensure(airflow_runner(os.environ)):
         print(f"created {created}")
     return 0

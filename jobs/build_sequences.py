@@ -15,10 +15,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from jobs.common import stage_main
-from jobs.inputs import require
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.inputs import require
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.platform.validation import user_sequences_suite, validate_frame

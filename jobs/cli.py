@@ -12,9 +12,9 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from jobs import build_sequences, embed_items, evaluate, ingest, publish, recommend, semantic_ids, train
-from jobs.common import add_common_args, add_version_arg, exit_code, settings_from, setup_logging, stage_options
-from jobs.pipeline import run_pipeline
+from liger_jobs import build_sequences, embed_items, evaluate, ingest, publish, recommend, semantic_ids, train
+from liger_jobs.common import add_common_args, add_version_arg, exit_code, settings_from, setup_logging, stage_options
+from liger_jobs.pipeline import run_pipeline
 
 # In pipeline order. A module's ``add_arguments`` (if any) adds its own options.
 STAGES: dict[str, ModuleType] = {

@@ -7,11 +7,11 @@ replaces that partition instead of adding to it. The schedules are cron expressi
 in Airflow 3 give a run the logical date of the moment it fires: ``ds`` names the snapshot.
 
 Spark connection ``liger_spark`` and pool ``liger_warehouse``
-    Both live in the metastore, created at setup (``jobs.airflow_objects``: ``liger run``, the
+    Both live in the metastore, created at setup (``liger_jobs.airflow_objects``: ``liger run``, the
     UI script, compose's ``airflow-init``), never as a side effect of parsing. A deployment may
     instead define ``AIRFLOW_CONN_LIGER_SPARK``. The connection alone decides the master and
     deploy mode: spark-submit passes them to the job, whose session builder then leaves them
-    alone (``jobs.spark``). Every task that writes the warehouse takes the pool's one slot, so
+    alone (``liger_jobs.spark``). Every task that writes the warehouse takes the pool's one slot, so
     the nightly and retrain DAGs never commit partitions at the same time.
 
 Task environment, decided when the task runs (the connection is only known then)
@@ -45,19 +45,20 @@ from airflow.sdk import DAG, Asset, BaseHook, Param
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 from airflow.sdk.exceptions import AirflowException
 
-from jobs.airflow_objects import SPARK_CONN_ID, WAREHOUSE_POOL
-from jobs.spark_env import driver_address_env
+from liger_jobs.airflow_objects import SPARK_CONN_ID, WAREHOUSE_POOL
+from liger_jobs.spark_env import driver_address_env
 
 log = logging.getLogger("liger.airflow")
 
 PROJECT_ROOT = Path(os.environ.get("LIGER_HOME") or Path(__file__).resolve().parents[1])
 JOBS_DIR = PROJECT_ROOT / "jobs"
-CODE_PACKAGES = ("jobs", "liger_core")  # what executors need of the project
+# What executors need of the project: package name -> its folder (jobs/ installs as liger_jobs).
+CODE_PACKAGES = {"liger_jobs": "jobs", "liger_core": "liger_core"}
 # Executors unpack the code archive under this name in their working directory and import
 # from it. Not --py-files: that would also put the archive first on the driver's path, and
 # the driver must import the installed tree (its configs/ and var/ sit beside it).
 CODE_ALIAS = "liger_code"
-EXIT_INPUT_ERROR = 2  # jobs.common.stage_main: a config or data error
+EXIT_INPUT_ERROR = 2  # liger_jobs.common.stage_main: a config or data error
 
 # Updated by liger_retrain's ``announce_promotion`` only when evaluate promoted a version
 # (its extra names the version). Nightly reads the registry alias "champion" by name.
@@ -98,18 +99,23 @@ def connection_master(conn_type: str, host: str | None, port: int | None) -> str
 
 
 def code_archive(root: Path = PROJECT_ROOT) -> Path:
-    """A zip of the project's packages for ``--py-files``, named by its content, so one build
-    serves every task of the same code and a changed tree gets a new archive."""
-    files = sorted(p for package in CODE_PACKAGES for p in (root / package).rglob("*.py"))
+    """A zip of the project's packages for ``--archives``, laid out by package name and named
+    by its content, so one build serves every task of the same code and a changed tree gets
+    a new archive."""
+    members = sorted(
+        (Path(package, *path.relative_to(root / folder).parts).as_posix(), path)
+        for package, folder in CODE_PACKAGES.items()
+        for path in (root / folder).rglob("*.py")
+    )
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for name, path in members:
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     archive = Path(tempfile.gettempdir()) / f"liger-code-{digest.hexdigest()[:16]}.zip"
     if not archive.exists():
         partial = archive.with_suffix(f".{os.getpid()}.part")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for path in files:
-                bundle.write(path, path.relative_to(root))
+            for name, path in members:
+                bundle.write(path, name)
         partial.replace(archive)  # atomic: a concurrent task never ships half a zip
     return archive
 

@@ -13,10 +13,10 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import stage_main
-from jobs.inputs import require
-from jobs.spark import spark_session, threads_per_task
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.inputs import require
+from liger_jobs.spark import spark_session, threads_per_task
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.data.embeddings import embed_frames, load_encoder, model_label, uses_bfloat16

@@ -9,10 +9,10 @@ import time
 
 from pyspark.sql import SparkSession
 
-from jobs.common import stage_main
-from jobs.registries import ever_assigned_items
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.registries import ever_assigned_items
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.data.ingest import IngestResult, ingest, load_source

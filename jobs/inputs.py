@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jobs.warehouse import VERSIONED, Warehouse
+from liger_jobs.warehouse import VERSIONED, Warehouse
 from liger_core.data.catalog import Catalog
 from liger_core.platform import tracking
 from liger_core.config import Settings

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from jobs import airflow_objects
+from liger_jobs import airflow_objects
 from liger_core.config import PROJECT_ROOT, Settings, env_name
 from liger_core.errors import LigerError
 from liger_core.data.ingest import ensure_source

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 
-from jobs.common import stage_main
+from liger_jobs.common import stage_main
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
@@ -68,8 +68,8 @@ def _publish_local(root: Path, ds: str, dsn: str | None) -> dict:
 
 
 def _publish_spark(settings: Settings, ds: str, dsn: str | None, spark: SparkSession | None) -> dict:
-    from jobs.spark import spark_session
-    from jobs.warehouse import Warehouse
+    from liger_jobs.spark import spark_session
+    from liger_jobs.warehouse import Warehouse
 
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)

@@ -18,10 +18,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from jobs.common import stage_main
-from jobs.inputs import load_model_inputs
-from jobs.spark import spark_session, threads_per_task
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.inputs import load_model_inputs
+from liger_jobs.spark import spark_session, threads_per_task
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError

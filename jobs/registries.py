@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from pyspark.sql import DataFrame, functions as F
 
-from jobs.warehouse import Warehouse
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import DataError
 
 

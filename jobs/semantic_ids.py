@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from jobs.common import stage_main
-from jobs.inputs import require
-from jobs.registries import ever_assigned_ids
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.inputs import require
+from liger_jobs.registries import ever_assigned_ids
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError

@@ -7,7 +7,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs.spark_env import driver_address_env
+from liger_jobs.spark_env import driver_address_env
 from liger_core.config import Settings
 
 

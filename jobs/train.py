@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.common import stage_main
-from jobs.inputs import load_model_inputs, log_model_inputs
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs.common import stage_main
+from liger_jobs.inputs import load_model_inputs, log_model_inputs
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.retrieval.calibration import choose_blend
 from liger_core.data.catalog import Catalog

@@ -1,7 +1,7 @@
 """Parquet tables under one warehouse root, written atomically per partition.
 
 A write goes to ``<root>/_staging/...``, is read back and validated there, and only then
-swapped into ``<root>/<table>/ds=<ds>`` (``jobs.partition_commit``: atomic on local disks,
+swapped into ``<root>/<table>/ds=<ds>`` (``liger_jobs.partition_commit``: atomic on local disks,
 two journaled renames on HDFS, not atomic on s3a). A failed or killed task therefore never
 leaves a half-written partition visible, and rerunning a stage for the same ds replaces the
 partition instead of adding rows to it. Paths go through Hadoop's FileSystem API, so the
@@ -19,7 +19,7 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.partition_commit import HadoopOps, LocalOps, PartitionCommitter
+from liger_jobs.partition_commit import HadoopOps, LocalOps, PartitionCommitter
 
 PARTITION_PREFIX = "ds="
 VERSIONED = {"semantic_ids": "rqvae_version"}  # table -> key of its partitions inside a ds

@@ -8,7 +8,7 @@ export AIRFLOW__CORE__DAGS_FOLDER="$root/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export PATH="$root/.venv/bin:$PATH"
 airflow db migrate >/dev/null
-python -m jobs.airflow_objects  # the liger_spark connection and liger_warehouse pool
+python -m liger_jobs.airflow_objects  # the liger_spark connection and liger_warehouse pool
 setsid airflow standalone &
 group=$!
 trap 'kill -TERM -- -$group 2>/dev/null; wait $group 2>/dev/null; echo "airflow standalone stopped"' INT TERM EXIT

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jobs.airflow_objects import LOCAL_SPARK_CONN
+from liger_jobs.airflow_objects import LOCAL_SPARK_CONN
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = ROOT / "dags"
@@ -67,7 +67,7 @@ def dagbag(airflow_env):
 
 @pytest.fixture(scope="module")
 def common(dagbag):
-    from jobs import dag_factory
+    from liger_jobs import dag_factory
 
     return dag_factory
 
@@ -314,7 +314,8 @@ def test_cluster_master_ships_the_code_and_advertises_a_real_address(common, mon
     assert seen["conf"]["spark.executorEnv.PYTHONPATH"] == alias == common.CODE_ALIAS
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
-    assert {"jobs/spark.py", "liger_core/model/network.py", "liger_core/__init__.py"} <= names
+    assert {"liger_jobs/spark.py", "liger_core/model/network.py", "liger_core/__init__.py"} <= names
+    assert not any(name.startswith("jobs/") for name in names)  # executors import liger_jobs
     assert common.code_archive() == Path(path)  # same code, same archive
 
 
@@ -397,7 +398,7 @@ def test_connection_master_matches_the_provider(common, monkeypatch, value, mast
 
 
 def test_spark_task_ids_are_the_job_files_and_the_cli_stage_names(dagbag):
-    from jobs.cli import STAGES
+    from liger_jobs.cli import STAGES
 
     for dag in dagbag.dags.values():
         for task in dag.tasks:
@@ -408,7 +409,7 @@ def test_spark_task_ids_are_the_job_files_and_the_cli_stage_names(dagbag):
 
 def test_the_dag_folder_holds_only_dags(dagbag):
     """Astronomer's layout: every file in dags/ defines a DAG; support code is the importable
-    ``jobs.dag_factory``, so a helper module dropped into dags/ fails here."""
+    ``liger_jobs.dag_factory``, so a helper module dropped into dags/ fails here."""
     files = {path.name for path in DAGS_DIR.iterdir() if not path.name.startswith("__")}
     assert files == {Path(dag.fileloc).name for dag in dagbag.dags.values()}
 
@@ -420,7 +421,7 @@ def test_dag_support_changes_nothing_at_import():
 
     probe = (
         "import os, sys; import airflow.sdk, airflow.providers.apache.spark.operators.spark_submit; "
-        "env, path = dict(os.environ), list(sys.path); import jobs.dag_factory; "
+        "env, path = dict(os.environ), list(sys.path); import liger_jobs.dag_factory; "
         "assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items()); assert sys.path == path"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_LOCAL_IP", "LIGER_HOME")}

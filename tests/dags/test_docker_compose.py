@@ -95,7 +95,7 @@ def test_airflow_environment(compose):
         assert env["PYSPARK_PYTHON"] == "/opt/venv/bin/python"
         assert "SPARK_LOCAL_IP" not in env  # executors on spark-worker must reach the driver
     init = compose["services"]["airflow-init"]["command"]
-    assert init == ["bash", "-c", "airflow db migrate && python -m jobs.airflow_objects"]  # + the pool
+    assert init == ["bash", "-c", "airflow db migrate && python -m liger_jobs.airflow_objects"]  # + the pool
 
 
 def test_spark_connection_points_at_the_master(compose, monkeypatch, tmp_path):

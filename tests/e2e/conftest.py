@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from jobs import build_sequences, embed_items, evaluate, ingest, semantic_ids, train
-from jobs.spark import spark_session
+from liger_jobs import build_sequences, embed_items, evaluate, ingest, semantic_ids, train
+from liger_jobs.spark import spark_session
 from liger_core.config import Settings
 from liger_core.platform.model_registry import CHAMPION, RECOMMENDER_MODEL, resolve_version
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings, settings_overrides, write_trainable_source

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs.pipeline import airflow_env
+from liger_jobs.pipeline import airflow_env
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings
 
 NIGHTLY_TABLES = ("items", "interactions", "item_embeddings", "semantic_ids", "user_sequences", "recommendations")
@@ -52,7 +52,7 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
         *SMALL_RQVAE,
         *TINY_MODEL,
     ]
-    args = [sys.executable, "-m", "jobs.cli", "run", "--ds", DS]
+    args = [sys.executable, "-m", "liger_jobs.cli", "run", "--ds", DS]
     for override in overrides:
         args += ["--set", override]
     done = subprocess.run(args, capture_output=True, text=True, timeout=1500)
@@ -126,7 +126,7 @@ def _assert_retrain_metadata(airflow_db: Path) -> None:
 
 def test_liger_reports_bad_config_in_one_line():
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "ingest", "--set", "source.nope=1"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "liger_jobs.cli", "ingest", "--set", "source.nope=1"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: invalid configuration (cpu.yaml): source.nope: unknown key"

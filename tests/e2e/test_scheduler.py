@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jobs import airflow_objects
-from jobs.pipeline import airflow_env
-from jobs.spark import spark_session
+from liger_jobs import airflow_objects
+from liger_jobs.pipeline import airflow_env
+from liger_jobs.spark import spark_session
 from tests.e2e.test_spark_cluster import free_port
 
 pytestmark = pytest.mark.e2e

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import build_sequences, ingest, semantic_ids
-from jobs.spark import spark_session
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, ingest, semantic_ids
+from liger_jobs.spark import spark_session
+from liger_jobs.warehouse import Warehouse
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def cluster(tmp_path):
 
 def submit(master: str, job: str, ds: str, overrides: list[str], log: Path) -> float:
     """spark-submit one stage as ``LigerStage`` does for a cluster connection; its seconds."""
-    from jobs.dag_factory import executor_code_options
+    from liger_jobs.dag_factory import executor_code_options
 
     archives, code_conf = executor_code_options()
     command = [

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.spark import spark_session
+from liger_jobs.spark import spark_session
 from tests.conftest import make_settings
 
 

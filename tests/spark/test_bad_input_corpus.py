@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import ingest
-from jobs.warehouse import Warehouse
+from liger_jobs import ingest
+from liger_jobs.warehouse import Warehouse
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.spark

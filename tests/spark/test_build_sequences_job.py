@@ -1,7 +1,7 @@
 import pytest
 
-from jobs import build_sequences, ingest
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, ingest
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import DataError
 
 pytestmark = pytest.mark.spark

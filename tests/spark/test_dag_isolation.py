@@ -4,8 +4,8 @@ retrain trains, evaluates and is (not) promoted in its own, and nothing fails.""
 
 import pytest
 
-from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
+from liger_jobs.warehouse import Warehouse
 from liger_core.platform.model_registry import CHAMPION, RECOMMENDER_MODEL, RQVAE_MODEL, resolve_version, tag_metric
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jobs import embed_items, ingest
-from jobs.warehouse import Warehouse
+from liger_jobs import embed_items, ingest
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import DataError
 from tests.conftest import EVENTS, ITEMS, write_tsv
 

@@ -4,8 +4,8 @@ timestamps), with other column names for the item text."""
 
 import pytest
 
-from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
+from liger_jobs.warehouse import Warehouse
 from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings
 
 pytestmark = pytest.mark.spark

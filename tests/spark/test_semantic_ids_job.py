@@ -1,7 +1,7 @@
 import pytest
 
-from jobs import embed_items, ingest, semantic_ids
-from jobs.warehouse import Warehouse
+from liger_jobs import embed_items, ingest, semantic_ids
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import ConfigError
 from tests.conftest import ITEMS, SMALL_RQVAE, make_settings, write_tsv
 

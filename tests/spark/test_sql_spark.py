@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jobs import publish
+from liger_jobs import publish
 from liger_core.platform.sql_catalog import TABLES, query, register_duckdb_views, view_ddl
 from tests.conftest import make_settings
 from tests.unit.test_sql_queries import CODES, DS, RECS, items_table, recommendations_table, semantic_ids_table, write_partition

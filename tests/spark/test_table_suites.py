@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import build_sequences, embed_items, ingest, recommend
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, embed_items, ingest, recommend
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import DataError, ValidationFailed
 from liger_core.platform.validation import item_embeddings_suite, recommendations_suite, user_sequences_suite, validate_frame
 

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
-from jobs.warehouse import Warehouse
+from liger_jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import ConfigError
 from liger_core.platform.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
 from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings, write_tsv

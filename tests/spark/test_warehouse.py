@@ -1,6 +1,6 @@
 import pytest
 
-from jobs.warehouse import Warehouse
+from liger_jobs.warehouse import Warehouse
 from liger_core.errors import ValidationFailed
 
 pytestmark = pytest.mark.spark
@@ -95,7 +95,7 @@ def test_versioned_partitions_and_the_upgrade_of_an_older_layout(spark, tmp_path
 
 def test_hadoop_filesystems_commit_through_the_journal_and_lock(spark, tmp_path):
     """The path HDFS takes (no atomic exchange): exclusive create, journal, two renames."""
-    from jobs.partition_commit import HadoopOps, PartitionCommitter
+    from liger_jobs.partition_commit import HadoopOps, PartitionCommitter
 
     ops = HadoopOps(spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration())
     root = f"file:{tmp_path}"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import cli, semantic_ids
-from jobs.inputs import WRITER
-from jobs.warehouse import VERSIONED
+from liger_jobs import cli, semantic_ids
+from liger_jobs.inputs import WRITER
+from liger_jobs.warehouse import VERSIONED
 from liger_core.platform.model_registry import TRAINED_BY
 
 ROOT = Path(__file__).parents[2]

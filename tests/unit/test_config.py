@@ -1,6 +1,6 @@
 import pytest
 
-from jobs.spark_env import driver_address_env
+from liger_jobs.spark_env import driver_address_env
 from liger_core.config import env_name, load_settings
 from liger_core.errors import ConfigError
 
@@ -30,7 +30,7 @@ def test_precedence_file_then_env_then_cli():
 
 
 def test_env_name_is_read_back_as_the_same_key():
-    # jobs.pipeline hands --set overrides to Airflow tasks through these names
+    # liger_jobs.pipeline hands --set overrides to Airflow tasks through these names
     names = {env_name(key): value for key, value in {"train.time_budget_minutes": "3", " model.item_ids ": "false"}.items()}
     assert set(names) == {"LIGER__TRAIN__TIME_BUDGET_MINUTES", "LIGER__MODEL__ITEM_IDS"}
     settings = load_settings("cpu", environ=names)
@@ -92,7 +92,7 @@ SECRET_URI = "https://ml:tok-s3cret@mlflow.example.com/?token=abc123"
 
 
 def test_credentials_never_reach_params_or_the_config_print(capsys):
-    from jobs.cli import main
+    from liger_jobs.cli import main
 
     overrides = [f"publish.postgres_dsn={SECRET_DSN}", f"tracking.uri={SECRET_URI}"]
     settings = load_settings("cpu", overrides, environ={})

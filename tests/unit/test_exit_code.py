@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.common import exit_code
+from liger_jobs.common import exit_code
 from liger_core.errors import DataError
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from jobs import publish
+from liger_jobs import publish
 from liger_core.config import load_settings
 from liger_core.errors import DataError
 from liger_core.platform.export_postgres import ExportError, export_partition, export_table

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("data", "ids", "model", "retrieval", "training", "serving", "platform")
 PLATFORM_LIBRARIES = {"mlflow", "great_expectations", "duckdb", "psycopg", "matplotlib"}
-ENGINES = {"pyspark", "airflow"}
+ENGINES = {"pyspark", "airflow", "liger_jobs"}  # the library never reaches up to Spark, Airflow or the jobs
 SHIMS = {"liger_core/pyfunc_models.py"}  # old module paths kept for registered versions
 
 
@@ -72,6 +72,7 @@ def test_the_checker_sees_each_kind_of_violation() -> None:
     data_module = ROOT / "liger_core" / "data" / "example.py"
     assert violations(data_module, {"mlflow.tracking", "numpy"}) == ["imports mlflow outside liger_core.platform"]
     assert violations(data_module, {"pyspark.sql"}) == ["imports pyspark"]
+    assert violations(data_module, {"liger_jobs.warehouse"}) == ["imports liger_jobs"]
     assert violations(data_module, {"liger_core.serving.recommender"}) == [
         "data imports the higher serving layer (liger_core.serving.recommender)"
     ]

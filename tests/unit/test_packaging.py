@@ -28,11 +28,14 @@ def _source_packages() -> set[str]:
 
 def test_every_source_package_is_listed_and_nothing_else():
     mapped = set(SETUPTOOLS["package-dir"])
-    assert set(SETUPTOOLS["packages"]) == _source_packages() | mapped
+    assert set(SETUPTOOLS["packages"]) == (_source_packages() - {"jobs"}) | mapped
 
 
-def test_data_packages_map_to_the_top_level_folders():
-    assert SETUPTOOLS["package-dir"] == {"liger_core.configs": "configs", "liger_core.sql": "sql"}
+def test_folders_map_to_packages_that_cannot_collide():
+    """jobs/ installs as ``liger_jobs`` (a bare ``jobs`` would shadow, or be shadowed by, any
+    other distribution's); configs/ and sql/ ship as package data of ``liger_core``."""
+    assert SETUPTOOLS["package-dir"] == {"liger_jobs": "jobs", "liger_core.configs": "configs", "liger_core.sql": "sql"}
+    assert "jobs" not in SETUPTOOLS["packages"]
     for folder in SETUPTOOLS["package-dir"].values():
         assert (ROOT / folder / "__init__.py").is_file(), f"{folder}/ needs an __init__.py to ship as a package"
 
@@ -78,6 +81,7 @@ def test_a_wheel_install_finds_profiles_and_sql_without_the_checkout(tmp_path):
     assert built.returncode == 0, built.stderr
     installed = tmp_path / "site"
     zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).extractall(installed)
+    assert (installed / "liger_jobs" / "cli.py").is_file() and not (installed / "jobs").exists()
     probe = (
         "from liger_core.config import load_settings, profile_path; from liger_core.platform import sql_catalog;"
         "print(profile_path('cpu')); print(load_settings('cpu').train.max_epochs);"

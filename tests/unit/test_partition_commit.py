@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.partition_commit import CommitConflict, LocalOps, PartitionCommitter
+from liger_jobs.partition_commit import CommitConflict, LocalOps, PartitionCommitter
 
 ROOT_DIR = Path(__file__).parents[2]
 
@@ -32,7 +32,7 @@ def kill_writer(root: Path, staging: str, target: str, ops_body: str) -> int:
     script = "\n".join(
         [
             "import os, signal, sys",
-            "from jobs.partition_commit import LocalOps, PartitionCommitter",
+            "from liger_jobs.partition_commit import LocalOps, PartitionCommitter",
             "def die():",
             "    os.kill(os.getpid(), signal.SIGKILL)",
             "class Ops(LocalOps):",

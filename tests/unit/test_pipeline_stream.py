@@ -1,6 +1,6 @@
 """`liger run` streams the project's own lines out of Airflow's output, and nothing else."""
 
-from jobs.pipeline import OWN_LINE
+from liger_jobs.pipeline import OWN_LINE
 
 HOOK = " [airflow.task.hooks.airflow.providers.apache.spark.hooks.spark_submit.SparkSubmitHook] loc=spark_submit.py:663"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from jobs import airflow_objects, preflight
+from liger_jobs import airflow_objects, preflight
 
 
 def test_nightly_without_champions_names_what_is_missing(tmp_path, monkeypatch):

@@ -35,7 +35,7 @@ GENERATED_AT = datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc)
 
 def write_partition(root: Path, table: str, ds: str, data: pa.Table) -> Path:
     """One Parquet file plus the _SUCCESS marker Spark leaves, which the views must ignore;
-    semantic_ids under its rqvae_version sub-partition, as jobs.warehouse lays it out."""
+    semantic_ids under its rqvae_version sub-partition, as liger_jobs.warehouse lays it out."""
     folder = root / table / f"ds={ds}"
     if table == "semantic_ids":
         folder = folder / f"rqvae_version={data['rqvae_version'][0]}"
