@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     cosine = (job_vectors * exact).sum(1)
     # What the precision does to semantic IDs: one RQ-VAE, trained on the float32 vectors,
     # assigns codes to both sets.
-    rqvae, _ = train_rqvae(exact, settings.rqvae)
+    rqvae = train_rqvae(exact, settings.rqvae).model
     codes = [rqvae.encode_codes(torch.from_numpy(v)).numpy() for v in (exact, job_vectors)]
     changed = codes[0] != codes[1]
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     beams, sizes = settings.recommend.beams, code_sizes(settings.rqvae, settings.semantic_ids)
 
     started = time.perf_counter()
-    rqvae, _ = train_rqvae(unit_embeddings(12_000, rng), settings.rqvae)
+    rqvae = train_rqvae(unit_embeddings(12_000, rng), settings.rqvae).model
     rqvae_train_seconds = time.perf_counter() - started
     torch.manual_seed(settings.train.seed)
     model = LigerModel(settings.model, sizes, TEXT_DIM).eval()

@@ -47,11 +47,9 @@ def run_train(settings: Settings, ds: str, spark: SparkSession | None = None) ->
             raise DataError(f"item_embeddings for ds={ds} is empty: no catalog to train on")
         frame = frame.sort_values("item_idx")
         vectors = np.asarray(frame["embedding"].tolist(), dtype=np.float32)
-        model, report = train_rqvae(
-            vectors, settings.rqvae, on_eval=lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)
-        )
-        version = register_rqvae(model, settings.rqvae)
-        stats = _assign(settings, ds, warehouse, model, version, previous=None)
+        report = train_rqvae(vectors, settings.rqvae, log=lambda metrics, epoch: tracking.log_metrics(metrics, step=epoch))
+        version = register_rqvae(report.model, settings.rqvae)
+        stats = _assign(settings, ds, warehouse, report.model, version, previous=None)
         for name, figure in rqvae_figures(report, stats.pop("codes"), settings.rqvae.codebook_size).items():
             tracking.log_figure(figure, f"plots/{name}.png")
         stats.update(

@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Callable
 
 from tqdm.auto import tqdm
 
 EVERY_SECONDS = 30.0
 log = logging.getLogger("liger.progress")
+# A training loop's metrics callback, ``log(metrics, step)``: the recommender's steps, the
+# RQ-VAE's epochs (MLflow's ``log_metrics(metrics, step=...)`` fits it as is).
+LogFn = Callable[[dict[str, float], int], None]
 
 
 class Progress:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from liger_core.config import RQVAEConfig
 from liger_core.errors import ConfigError, DataError
-from liger_core.progress import Progress
+from liger_core.progress import LogFn, Progress
 
 # Rows used for k-means initialisation and dead-code re-seeding: enough to place 256 codes
 # well, small enough that k-means stays a few seconds on a CPU for a million-item catalog.
@@ -251,14 +251,21 @@ def quality_metrics(codes: np.ndarray, codebook_size: int, recon_mse: float) -> 
 
 
 @dataclass
-class TrainReport:
-    """What a training run did, for the caller to log (e.g. as MLflow metrics per epoch)."""
+class RQVAETrainResult:
+    """What a run produced, named as the recommender's ``TrainResult``: the model, one
+    ``history`` entry per evaluation (with its ``epoch``) and the wall-clock seconds, plus
+    what only the RQ-VAE has (loss per epoch, dead codes re-seeded)."""
 
+    model: RQVAE  # trained, in eval mode
     losses: list[float] = field(default_factory=list)  # mean training loss per epoch
-    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (epoch, metrics)
-    reseeded: list[tuple[int, list[int]]] = field(default_factory=list)  # (epoch, per level)
-    final_metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # {"epoch": e, **quality metrics}
+    reseeded: list[tuple[int, list[int]]] = field(default_factory=list)  # (epoch, codes re-seeded per level)
     seconds: float = 0.0
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        """The last evaluation's metrics (always after the last epoch), without its epoch."""
+        return {k: v for k, v in self.history[-1].items() if k != "epoch"} if self.history else {}
 
 
 def _validated(embeddings: np.ndarray) -> np.ndarray:
@@ -294,16 +301,32 @@ def _sample(x: Tensor, generator: torch.Generator) -> Tensor:
     return x[torch.randperm(x.shape[0], generator=generator)[:SAMPLE_ROWS].to(x.device)]
 
 
-def train_rqvae(
-    embeddings: np.ndarray,
-    cfg: RQVAEConfig,
-    on_eval: Callable[[int, dict[str, float]], None] | None = None,
-) -> tuple[RQVAE, TrainReport]:
+def _evaluate(model: RQVAE, x: Tensor, cfg: RQVAEConfig, loss: float) -> dict[str, float]:
+    """``quality_metrics`` over the whole catalog plus the epoch's training ``loss``."""
+    codes, recon_mse = model.evaluate(x)
+    return {**quality_metrics(codes.numpy(), cfg.codebook_size, recon_mse), "loss": loss}
+
+
+def _epoch(model: RQVAE, optimizer: torch.optim.Optimizer, x: Tensor, batch_size: int, generator: torch.Generator) -> float:
+    """One pass over ``x`` in random batches; the mean loss per row."""
+    model.train()
+    total = 0.0
+    for idx in torch.randperm(len(x), generator=generator).split(batch_size):
+        loss = model(x[idx.to(x.device)]).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+    return total / len(x)
+
+
+def train_rqvae(embeddings: np.ndarray, cfg: RQVAEConfig, log: LogFn | None = None) -> RQVAETrainResult:
     """Train an RQ-VAE on [N, D] float32 embeddings; same ``cfg.seed`` -> same codes.
 
-    Every ``eval_every`` epochs and after the last one, ``on_eval(epoch, metrics)`` gets
-    ``quality_metrics`` over the whole catalog plus that epoch's ``loss``. Every
-    ``reseed_every`` epochs (not after the last) dead codes are re-seeded.
+    Every ``eval_every`` epochs and after the last one, ``log(metrics, epoch)`` gets
+    ``quality_metrics`` over the whole catalog plus that epoch's ``loss`` (the recommender
+    trainer's callback shape). Every ``reseed_every`` epochs (not after the last) dead codes
+    are re-seeded.
     """
     data = _validated(embeddings)
     device = _device(cfg.device)
@@ -312,44 +335,27 @@ def train_rqvae(
     x = torch.from_numpy(data).to(device)
     model = RQVAE.from_config(x.shape[1], cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    report, started = TrainReport(), time.perf_counter()
-
+    result, started = RQVAETrainResult(model), time.perf_counter()
     with torch.no_grad():
         sample = _sample(x, generator)
         model.fit_scaling(sample)
         model.quantizer.init_kmeans(model.encode(sample), cfg.kmeans_iters, generator)
 
-    def log_eval(epoch: int) -> dict[str, float]:
-        codes, recon_mse = model.evaluate(x)
-        metrics = quality_metrics(codes.numpy(), cfg.codebook_size, recon_mse)
-        metrics["loss"] = report.losses[-1]
-        report.history.append((epoch, metrics))
-        if on_eval is not None:
-            on_eval(epoch, metrics)
-        return metrics
-
-    n = x.shape[0]
     progress = Progress("rqvae", cfg.epochs, "epoch")
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        total = 0.0
-        for idx in torch.randperm(n, generator=generator).split(cfg.batch_size):
-            batch = x[idx.to(device)]
-            loss = model(batch).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        report.losses.append(total / n)
+        result.losses.append(_epoch(model, optimizer, x, cfg.batch_size, generator))
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            report.final_metrics = log_eval(epoch)
-        progress.update(epoch, loss=report.losses[-1], collision_share=report.final_metrics.get("collision_share"))
+            metrics = _evaluate(model, x, cfg, result.losses[-1])
+            result.history.append({"epoch": float(epoch), **metrics})
+            if log is not None:
+                log(metrics, epoch)
+        progress.update(epoch, loss=result.losses[-1], collision_share=result.final_metrics.get("collision_share"))
         if epoch % cfg.reseed_every == 0 and epoch < cfg.epochs:
             with torch.no_grad():
                 z = model.encode(_sample(x, generator))
-            report.reseeded.append((epoch, model.quantizer.reseed_dead(z, generator)))
+            result.reseeded.append((epoch, model.quantizer.reseed_dead(z, generator)))
 
     progress.close()
     model.eval()
-    report.seconds = time.perf_counter() - started
-    return model, report
+    result.seconds = time.perf_counter() - started
+    return result

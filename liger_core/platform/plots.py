@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from liger_core.ids.rqvae import TrainReport
+from liger_core.ids.rqvae import RQVAETrainResult
 
 
-def rqvae_figures(report: TrainReport, codes: np.ndarray, codebook_size: int) -> dict[str, Figure]:
+def rqvae_figures(report: RQVAETrainResult, codes: np.ndarray, codebook_size: int) -> dict[str, Figure]:
     """``loss_curve``: training loss per epoch; ``code_usage``: items per code, one panel per level."""
     loss = Figure(figsize=(6, 3.5))
     ax = loss.subplots()

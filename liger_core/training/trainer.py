@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,14 +41,13 @@ from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig, TrainConfig, ranking_metric
 from liger_core.errors import ConfigError, DataError
 from liger_core.model.network import Batch, LigerModel
-from liger_core.progress import Progress
+from liger_core.progress import LogFn, Progress
 from liger_core.retrieval.search import Blend, RetrievalIndex
 from liger_core.retrieval.retrieval_metrics import evaluate_sums, finish, metric_names
 from liger_core.data.sequences import Split
 
 CHECKPOINT = "last.pt"
 logger = logging.getLogger("liger.train")
-LogFn = Callable[[dict[str, float], int], None]
 
 
 @dataclass

@@ -196,8 +196,8 @@ def test_training_reseeds_dead_codes(monkeypatch):
     monkeypatch.setattr(rqvae, "kmeans", _far_kmeans)
     x = clustered()
     cfg = RQVAEConfig(**{**SMALL, "epochs": 3, "reseed_every": 1, "eval_every": 1})
-    _, report = train_rqvae(x, cfg)
-    assert report.history[0][1]["usage_l1"] <= 2 / 16  # epoch 1: collapsed by construction
+    report = train_rqvae(x, cfg)
+    assert report.history[0]["epoch"] == 1 and report.history[0]["usage_l1"] <= 2 / 16  # collapsed by construction
     assert report.reseeded[0] == (1, [15, 15])
     assert report.final_metrics["usage_l1"] >= 0.75
     assert report.final_metrics["usage_l2"] >= 0.75
@@ -206,7 +206,7 @@ def test_training_reseeds_dead_codes(monkeypatch):
 def test_training_without_reseeding_keeps_codes_dead(monkeypatch):
     monkeypatch.setattr(rqvae, "kmeans", _far_kmeans)
     cfg = RQVAEConfig(**{**SMALL, "epochs": 3, "reseed_every": 100, "eval_every": 1})
-    _, report = train_rqvae(clustered(), cfg)
+    report = train_rqvae(clustered(), cfg)
     assert report.reseeded == []
     assert report.final_metrics["usage_l1"] <= 2 / 16
 
@@ -217,28 +217,29 @@ def test_training_without_reseeding_keeps_codes_dead(monkeypatch):
 def test_training_is_deterministic_and_reports_progress():
     x = clustered()
     cfg = RQVAEConfig(**SMALL)
-    seen: list[tuple[int, dict]] = []
-    model_a, report = train_rqvae(x, cfg, on_eval=lambda e, m: seen.append((e, m)))
-    model_b, _ = train_rqvae(x, cfg)
+    seen: list[tuple[dict, int]] = []
+    report = train_rqvae(x, cfg, log=lambda metrics, epoch: seen.append((metrics, epoch)))
+    model_a, model_b = report.model, train_rqvae(x, cfg).model
     codes = model_a.encode_codes(torch.from_numpy(x))
     assert codes.dtype == torch.long and codes.shape == (2000, 2)
     assert torch.equal(codes, model_b.encode_codes(torch.from_numpy(x)))
 
     assert len(report.losses) == 4
-    assert [e for e, _ in seen] == [2, 4] and report.history == seen
+    assert [e for _, e in seen] == [2, 4]
+    assert report.history == [{"epoch": float(e), **m} for m, e in seen]
     assert [e for e, _ in report.reseeded] == [2]  # never after the last epoch
-    assert report.final_metrics == seen[-1][1]
-    assert {"recon_mse", "usage_l1", "perplexity_l2", "collision_share", "loss"} <= set(seen[0][1])
+    assert report.final_metrics == seen[-1][0]
+    assert {"recon_mse", "usage_l1", "perplexity_l2", "collision_share", "loss"} <= set(seen[0][0])
     assert report.final_metrics["loss"] == report.losses[-1]
 
-    other, _ = train_rqvae(x, cfg.model_copy(update={"seed": 8}))
+    other = train_rqvae(x, cfg.model_copy(update={"seed": 8})).model
     assert not torch.equal(codes, other.encode_codes(torch.from_numpy(x)))
 
 
 def test_training_learns_and_uses_the_codebooks():
     x = clustered()
     cfg = RQVAEConfig(**{**SMALL, "epochs": 60, "reseed_every": 5, "eval_every": 60})
-    _, report = train_rqvae(x, cfg)
+    report = train_rqvae(x, cfg)
     assert report.losses[-1] < report.losses[0]
     assert report.final_metrics["recon_mse"] < 0.5  # scaled units: 1.0 = predicting the mean
     assert report.final_metrics["usage_l1"] >= 0.8
@@ -247,13 +248,13 @@ def test_training_learns_and_uses_the_codebooks():
 
 def test_final_eval_when_epochs_is_not_a_multiple_of_eval_every():
     cfg = RQVAEConfig(**{**SMALL, "epochs": 3, "eval_every": 2})
-    _, report = train_rqvae(clustered(300), cfg)
-    assert [e for e, _ in report.history] == [2, 3]
+    report = train_rqvae(clustered(300), cfg)
+    assert [h["epoch"] for h in report.history] == [2, 3]
 
 
 def test_fewer_items_than_codes_trains():
-    model, report = train_rqvae(clustered(10), RQVAEConfig(**{**SMALL, "epochs": 2}))
-    assert model.encode_codes(torch.from_numpy(clustered(10))).shape == (10, 2)
+    report = train_rqvae(clustered(10), RQVAEConfig(**{**SMALL, "epochs": 2}))
+    assert report.model.encode_codes(torch.from_numpy(clustered(10))).shape == (10, 2)
     assert report.final_metrics["usage_l1"] <= 10 / 16
 
 
