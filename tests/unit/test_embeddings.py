@@ -66,3 +66,14 @@ def test_auto_precision_is_float32_without_native_bfloat16_and_says_so(monkeypat
         assert autocast_dtype("auto", "cpu") is None
     assert caplog.text.count("embedding in float32: cpu has no native bfloat16") == 1
     assert embeddings.uses_bfloat16("bfloat16", "cpu") and not embeddings.uses_bfloat16("float32", "cpu")
+
+
+@pytest.mark.parametrize(("amx", "avx512_bf16", "native"), [(True, False, True), (False, True, True), (False, False, False)])
+def test_cpus_with_amx_or_avx512_bf16_count_as_native_bfloat16(monkeypatch, amx, avx512_bf16, native):
+    import torch
+
+    import liger_core.data.embeddings as embeddings
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert embeddings.native_bfloat16("cpu") is native
