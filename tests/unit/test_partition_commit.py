@@ -27,8 +27,11 @@ def content(folder: Path) -> str:
     return (folder / "part-0.parquet").read_text()
 
 
-def kill_writer(root: Path, staging: str, target: str, ops_body: str) -> int:
-    """Commit in a child process whose FileOps (``ops_body``) SIGKILLs it at a chosen step."""
+def kill_writer(root: Path, ops_body: str) -> tuple[int, str, str]:
+    """Commit a "new" partition over an "old" one under ``root`` in a child process whose
+    FileOps (``ops_body``) SIGKILLs it at a chosen step: (return code, target, staging)."""
+    target = partition(root / "t" / "ds=1", "old")
+    staging = partition(root / "_staging" / "t" / "ds=1-a", "new")
     script = "\n".join(
         [
             "import os, signal, sys",
@@ -40,16 +43,13 @@ def kill_writer(root: Path, staging: str, target: str, ops_body: str) -> int:
             "PartitionCommitter(Ops(), sys.argv[1]).commit(sys.argv[2], sys.argv[3])",
         ]
     )
-    return subprocess.run([sys.executable, "-c", script, str(root), staging, target], cwd=ROOT_DIR).returncode
+    done = subprocess.run([sys.executable, "-c", script, str(root), staging, target], cwd=ROOT_DIR)
+    return done.returncode, target, staging
 
 
 def test_a_writer_killed_between_the_two_renames_is_repaired_by_the_next_commit(tmp_path):
-    target = partition(tmp_path / "t" / "ds=1", "old")
-    staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    returncode = kill_writer(
+    returncode, target, staging = kill_writer(
         tmp_path,
-        staging,
-        target,
         """
         renames = 0
         def exchange(self, first, second):
@@ -73,12 +73,8 @@ def test_a_writer_killed_between_the_two_renames_is_repaired_by_the_next_commit(
 
 
 def test_recovery_puts_the_old_copy_back_when_the_writer_died_mid_swap(tmp_path):
-    target = partition(tmp_path / "t" / "ds=1", "old")
-    staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    kill_writer(
+    returncode, target, staging = kill_writer(
         tmp_path,
-        staging,
-        target,
         """
         def exchange(self, first, second):
             return False
@@ -93,12 +89,8 @@ def test_recovery_puts_the_old_copy_back_when_the_writer_died_mid_swap(tmp_path)
 
 
 def test_on_a_local_disk_the_swap_is_one_exchange_and_a_kill_after_it_keeps_the_new_copy(tmp_path):
-    target = partition(tmp_path / "t" / "ds=1", "old")
-    staging = partition(tmp_path / "_staging" / "t" / "ds=1-a", "new")
-    returncode = kill_writer(
+    returncode, target, staging = kill_writer(
         tmp_path,
-        staging,
-        target,
         """
         def delete(self, path):
             if "_staging" in path:
