@@ -3,7 +3,8 @@
 Trains the profile once for a wall-clock budget (or resumes a finished run from
 ``--checkpoint-dir``), scores every blend calibration considers on the validation and the
 test split, and for each ``--cold-weight`` reports the blend calibration picks on validation
-and what it scores on test, per segment, next to the paper's blend (offset 0, no weight, no
+and what it scores on test, per segment, next to each head alone (whose in-set quality on
+validation is the floor every pick respects), the paper's blend (offset 0, no weight, no
 dense candidates, every cold item) and the in-set-only one (no cold items). The test grid
 is the honest upper bound of each segment: no blend picked on validation can do better.
 Writes benchmarks/results/blend_sweep_<profile>.json.
@@ -71,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     index = RetrievalIndex.from_catalog(catalog, split.in_set)
     beams, cap = settings.train.beams, settings.train.cold_candidates
     grid = blend_grid(beams, cap, len(index.cold) > 0)
-    valid = measure_blends(trained.model, split.valid, index, grid, beams=beams)
-    test = measure_blends(trained.model, split.test, index, grid, beams=beams)
+    on_valid = measure_blends(trained.model, split.valid, index, grid, beams=beams)
+    on_test = measure_blends(trained.model, split.test, index, grid, beams=beams)
+    valid, test = on_valid.blends, on_test.blends
     picked = {
         str(weight): _row(blend, valid[blend], test[blend])
         for weight in args.cold_weight or [None, 0.01, 0.02, 0.03, 0.05, 0.1, 0.5]
-        for blend in [pick_blend(valid, weight)]
+        for blend in [pick_blend(valid, weight, on_valid.heads)]
     }
     references = {"paper": Blend(cold_candidates=cap), "no_cold_items": Blend(-math.inf, cold_candidates=cap)}
     for name, row in picked.items():
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             "test_users": len(split.test),
             "test_users_cold": int(split.test.is_cold.sum()),
             "valid_users_cold": int(split.valid.is_cold.sum()),
+            "heads": {
+                head: {"valid": on_valid.heads[head].finite(), "test": on_test.heads[head].finite()} for head in on_valid.heads
+            },
             "picked_on_validation": picked,
             "references": {name: _row(blend, valid[blend], test[blend]) for name, blend in references.items() if blend in valid},
             "test_best": {

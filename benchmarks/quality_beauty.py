@@ -10,7 +10,9 @@ Needs the tables of the earlier stages for --ds (``liger run`` or the stages up 
 ``max_steps`` and ``max_epochs`` still cap it), the schedule annealing to 0 at the end of whichever binds.
 ``--versions tiger=3 ...`` reports already-trained versions instead, reading their training
 figures from MLflow. The last mode evaluated wins the promotion gate if it beats the
-champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json.
+champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json; with
+``--keep-other-modes`` the modes not run keep their blocks from that file, each block
+stamped with the date of the run that produced it (the baselines are this run's).
 
     python -m benchmarks.quality_beauty --ds 2026-12-02 --minutes 20 [--mode-set tiger:train.max_epochs=60]
 """
@@ -22,7 +24,7 @@ import shutil
 import sys
 import time
 
-from benchmarks.machine import machine_info, write_result
+from benchmarks.machine import machine_info, previous_result, write_result
 from liger_jobs import evaluate, recommend, train
 from liger_jobs.common import today
 from liger_jobs.spark import spark_session
@@ -61,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MODE=VERSION",
         help="report these trained versions instead of training the mode",
     )
+    parser.add_argument(
+        "--keep-other-modes",
+        action="store_true",
+        help="keep the result file's blocks of the modes not run here (same profile and ds only)",
+    )
     args = parser.parse_args(argv)
     given = dict(item.split("=", 1) for item in args.versions)
     per_mode = _mode_overrides(args.mode_set)
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {}
     for mode in args.modes:
+        run_date = machine_info()["date"]
         overrides = [*args.overrides, *per_mode.get(mode, []), f"model.mode={mode}"]
         settings = load_settings(args.profile, [*budget, *overrides])
         if mode in given:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_wall = time.perf_counter() - started
         served = recommend.run(pinned, args.ds, spark)
         results[mode] = {
+            "date": run_date,
             "recommender_version": version,
             "mode_overrides": per_mode.get(mode, []),
             "train_wall_seconds": round(trained["wall_seconds"], 1),
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             "dense_candidates": trained.get("dense_candidates"),
             "cold_slot_cap": trained.get("cold_slot_cap"),
             "blend_validation": {k.removeprefix("blend_val_"): v for k, v in trained.items() if k.startswith("blend_val_")},
+            "heads_validation": {k.removeprefix("head_val_"): v for k, v in trained.items() if k.startswith("head_val_")},
             "validation_curve": trained.get("validation_curve"),
             "cold_items": trained["cold_items"],
             "evaluate_wall_seconds": round(eval_wall, 1),
@@ -136,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for result in results.values():  # baselines are reported once, beside the modes
         result["test_table"] = [row for row in result["test_table"] if not row["method"].startswith(BASELINE_PREFIXES)]
+    name = f"quality_beauty_{base.profile}"
+    if args.keep_other_modes:
+        results = _with_kept_modes(results, previous_result(name), args.ds)
     _print_side_by_side(results, baselines)
     path = write_result(
-        f"quality_beauty_{base.profile}",
+        name,
         {
             **machine_info(),
             "profile": base.profile,
@@ -153,6 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"wrote {path}")
     return 0
+
+
+def _with_kept_modes(results: dict[str, dict], previous: dict, ds: str) -> dict[str, dict]:
+    """``results`` plus the previous file's blocks of the other modes, in MODES order, if
+    that file measured the same ds (so the same split and users); a block from before
+    blocks carried their own date gets its file's."""
+    if previous.get("ds") != ds:
+        raise SystemExit(f"--keep-other-modes: the result file holds ds {previous.get('ds')}, not {ds}")
+    kept = {mode: {"date": previous["date"], **block} for mode, block in previous["modes"].items() if mode not in results}
+    merged = {**kept, **results}
+    return {mode: merged[mode] for mode in MODES if mode in merged}
 
 
 def _mode_overrides(items: list[str]) -> dict[str, list[str]]:

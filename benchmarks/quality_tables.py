@@ -15,6 +15,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("R@5", "R@10", "N@5", "N@10")
 RUN_COLUMNS = (
+    ("run (UTC)", "date"),
     ("training wall s", "train_wall_seconds"),
     ("steps", "train_steps"),
     ("epochs", "train_epochs"),

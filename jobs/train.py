@@ -98,7 +98,7 @@ def _curve(history: list[dict], settings: Settings) -> list[dict]:
 
 def _calibrate(settings: Settings, model: LigerModel, split: Split, index: RetrievalIndex) -> tuple[Blend, dict]:
     """The hybrid blend chosen on validation, and its validation metrics as stage stats."""
-    blend, qualities = choose_blend(
+    blend, measured = choose_blend(
         model.eval(),
         split.valid,
         index,
@@ -106,9 +106,21 @@ def _calibrate(settings: Settings, model: LigerModel, split: Split, index: Retri
         cold_candidates=settings.train.cold_candidates,
         cold_weight=settings.train.cold_weight,
     )
-    chosen = {f"blend_val_{key}": value for key, value in qualities[blend].finite().items()} if qualities else {}
-    log.info("hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s)", blend._asdict(), len(qualities), chosen)
-    return blend, chosen
+    chosen = {f"blend_val_{key}": value for key, value in measured.blends[blend].finite().items()} if measured.blends else {}
+    heads = {
+        f"head_val_{head}_{key}": value
+        for head, quality in measured.heads.items()
+        for key, value in quality.finite().items()
+        if key.endswith("_inset")
+    }
+    log.info(
+        "hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s; the heads alone, its in-set floor: %s)",
+        blend._asdict(),
+        len(measured.blends),
+        chosen,
+        heads,
+    )
+    return blend, {**chosen, **heads}
 
 
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:

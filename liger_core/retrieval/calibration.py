@@ -21,6 +21,13 @@ they count as many as they are). A cold slot still has to earn its place: when c
 never hit on validation, the cold term is 0 for every blend and the in-set term alone
 decides, so a cold slot that costs an in-set hit loses. ``-inf`` (no cold items at all) and
 the paper's hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
+
+The weight buys cold slots with in-set quality only down to a floor: the hybrid's in-set
+NDCG@10 and Recall@10 on validation may not fall below those of either of the model's own
+heads (the beam's order, or the dense head's cosine over the whole catalog), measured on
+the same users in the same pass. A hybrid that recommends in-set items worse than one of
+its heads would serve worse lists than that head alone for nearly every user; the cold
+slots it gives must fit in what the hybrid gains over its heads.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from liger_core.retrieval.search import (
     Blend,
     RetrievalIndex,
     all_item_vectors,
+    dense_topk,
     eval_mode,
     generative_topk,
     hybrid_rank,
@@ -50,12 +58,13 @@ COLD_OFFSETS = (-math.inf, -0.3, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1)
 GENERATIVE_WEIGHTS = (0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)  # cosine per nat of log-prob (geometric)
 COLD_SLOT_CAPS = (1, 2)  # at most this many cold items per user, besides train.cold_candidates
 METRIC_K = 10
+HEADS = ("generative", "dense")
 
 
 class BlendQuality(NamedTuple):
-    """One blend's hybrid metrics@10 on a split, per segment of users (NaN for a segment
-    without users), the share of its served slots that cold items take, and the share of
-    the split's users whose target is a cold-start item."""
+    """One ranking's metrics@10 on a split (a blend's hybrid list, or a head's alone), per
+    segment of users (NaN for a segment without users), the share of its served slots that
+    cold items take, and the share of the split's users whose target is a cold-start item."""
 
     ndcg: float
     ndcg_inset: float
@@ -81,13 +90,37 @@ def blend_objective(quality: BlendQuality, cold_weight: float | None) -> float:
     return (1 - weight) * quality.ndcg_inset + weight * quality.ndcg_cold
 
 
-def pick_blend(qualities: dict[Blend, BlendQuality], cold_weight: float | None) -> Blend:
-    """The blend with the best objective. Ties go to the blend nearest the paper's (no dense
+class Calibration(NamedTuple):
+    """Validation quality of every blend scored, and of each of the model's heads alone
+    (``HEADS``) on the same users, which set the hybrid's in-set floor."""
+
+    blends: dict[Blend, BlendQuality]
+    heads: dict[str, BlendQuality]
+
+
+def in_set_floor(heads: dict[str, BlendQuality]) -> tuple[float, float]:
+    """(NDCG@10, Recall@10) in-set of the better head on each; (-inf, -inf) without heads."""
+    if not heads:
+        return -math.inf, -math.inf
+    return max(q.ndcg_inset for q in heads.values()), max(q.recall_inset for q in heads.values())
+
+
+def pick_blend(
+    qualities: dict[Blend, BlendQuality], cold_weight: float | None, heads: dict[str, BlendQuality] | None = None
+) -> Blend:
+    """The blend with the best objective among those at or above the heads' in-set floor
+    (``in_set_floor``); if none reaches it, the one with the best in-set NDCG@10, the
+    hybrid that loses least to its heads. Ties go to the blend nearest the paper's (no dense
     candidates, offset 0, weight 0), then to fewer cold slots: a tie means the cold slots cost
     nothing in-set (a user who has seen every in-set item gets cold items rather than nothing),
     but need not be more of them than that."""
+    floor_ndcg, floor_recall = in_set_floor(heads or {})
+    # written as "not below" so that a split without in-set users (NaN) sets no floor
+    eligible = [b for b, q in qualities.items() if not (q.ndcg_inset < floor_ndcg or q.recall_inset < floor_recall)]
+    if not eligible:
+        return max(qualities, key=lambda b: (qualities[b].ndcg_inset, -qualities[b].cold_share))
     return max(
-        qualities,
+        eligible,
         key=lambda b: (
             blend_objective(qualities[b], cold_weight),
             -b.dense_candidates,
@@ -119,29 +152,34 @@ def choose_blend(
     cold_candidates: int,
     cold_weight: float | None,
     batch_size: int = 256,
-) -> tuple[Blend, dict[Blend, BlendQuality]]:
-    """(best blend, validation quality per blend) over every user of ``valid`` (see
-    ``pick_blend``); without a hybrid model it is the paper's."""
+) -> tuple[Blend, Calibration]:
+    """(best blend, validation quality per blend and per head) over every user of ``valid``
+    (see ``pick_blend``); without a hybrid model it is the paper's."""
     if not (model.generative and model.dense) or len(valid) == 0:
-        return Blend(cold_candidates=cold_candidates), {}
-    qualities = measure_blends(
+        return Blend(cold_candidates=cold_candidates), Calibration({}, {})
+    measured = measure_blends(
         model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0), beams=beams, batch_size=batch_size
     )
-    return pick_blend(qualities, cold_weight), qualities
+    return pick_blend(measured.blends, cold_weight, measured.heads), measured
 
 
 @torch.no_grad()
 def measure_blends(
     model: LigerModel, examples: Examples, index: RetrievalIndex, blends: list[Blend], *, beams: int, batch_size: int = 256
-) -> dict[Blend, BlendQuality]:
-    """Hybrid quality of every blend on ``examples``, from one beam search and one side pool
-    per batch of users (the widest the blends ask for, which each blend slices)."""
+) -> Calibration:
+    """Hybrid quality of every blend on ``examples``, and of each head alone, from one beam
+    search and one side pool per batch of users (the widest the blends ask for, which each
+    blend slices)."""
     vectors = all_item_vectors(model, index.items.text)  # a hybrid model: it has a dense head
     device = index.items.sid.device
+    all_items = torch.arange(len(vectors), device=device)
+    cold_item = torch.zeros(len(vectors), dtype=torch.bool, device=device)
+    cold_item[index.cold] = True
     widest_dense = max(blend.dense_candidates for blend in blends)
     widest_cold = max(blend.cold_candidates for blend in blends)
+    ranked_by = [str(at) for at in range(len(blends))] + list(HEADS)
     sums: dict[str, float] = {}
-    cold_slots, slots = np.zeros(len(blends)), np.zeros(len(blends))
+    cold_slots, slots = np.zeros(len(ranked_by)), np.zeros(len(ranked_by))
     with eval_mode(model):
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
@@ -149,29 +187,32 @@ def measure_blends(
             encoded = model.encode(torch.from_numpy(history).to(device), index.items)
             generated = generative_topk(model, encoded, index.prefixes, beams)
             pool = side_pool(encoded.dense_query, vectors, index.cold, cold_cap=widest_cold, dense_candidates=widest_dense)
+            lists = [hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend).items for blend in blends]
+            lists += [generated.items[:, :METRIC_K], dense_topk(encoded.dense_query, vectors, all_items, METRIC_K).items]
             top = {}
-            for at, blend in enumerate(blends):
-                ranked = hybrid_rank(encoded.dense_query, vectors, generated, pool, METRIC_K, blend=blend)
-                assert ranked.source is not None  # hybrid_rank always says where an item came from
-                top[str(at)] = ranked.items.cpu().numpy()
-                cold_slots[at] += float(((ranked.source == 1) & (ranked.items >= 0)).sum())
-                slots[at] += float((ranked.items >= 0).sum())
+            for at, items in enumerate(lists):
+                top[ranked_by[at]] = items.cpu().numpy()
+                cold_slots[at] += float(cold_item[items.clamp_min(0)][items >= 0].sum())
+                slots[at] += float((items >= 0).sum())
             add_sums(sums, top, targets, examples.is_cold[rows], (METRIC_K,), "calibration")
     means = finish(sums, "calibration")
-
-    def mean(at: int, metric: str, segment: str | None) -> float:
-        return means.get(metric_name("calibration", str(at), metric, METRIC_K, segment), math.nan)
-
     cold_users = means["calibration_users_cold"] / max(means["calibration_users"], 1.0)
-    return {
-        blend: BlendQuality(
-            mean(at, "ndcg", None),
-            mean(at, "ndcg", "inset"),
-            mean(at, "ndcg", "cold"),
-            mean(at, "recall", "inset"),
-            mean(at, "recall", "cold"),
+
+    def quality(at: int) -> BlendQuality:
+        def mean(metric: str, segment: str | None) -> float:
+            return means.get(metric_name("calibration", ranked_by[at], metric, METRIC_K, segment), math.nan)
+
+        return BlendQuality(
+            mean("ndcg", None),
+            mean("ndcg", "inset"),
+            mean("ndcg", "cold"),
+            mean("recall", "inset"),
+            mean("recall", "cold"),
             float(cold_slots[at] / max(slots[at], 1.0)),
             cold_users,
         )
-        for at, blend in enumerate(blends)
-    }
+
+    return Calibration(
+        {blend: quality(at) for at, blend in enumerate(blends)},
+        {head: quality(len(blends) + at) for at, head in enumerate(HEADS)},
+    )

@@ -12,6 +12,7 @@ from liger_core.retrieval.calibration import (
     BlendQuality,
     blend_objective,
     choose_blend,
+    in_set_floor,
     measure_blends,
     pick_blend,
 )
@@ -43,7 +44,8 @@ def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained
     catalog, split, model = trained
     index = RetrievalIndex.from_catalog(catalog, split.in_set)
     assert len(index.cold)  # the synthetic catalog has items no training sequence holds
-    best, qualities = choose_blend(model, split.valid, index, beams=8, cold_candidates=64, cold_weight=0.5)
+    best, measured = choose_blend(model, split.valid, index, beams=8, cold_candidates=64, cold_weight=0.5)
+    qualities = measured.blends
     assert {b.cold_offset for b in qualities} == set(COLD_OFFSETS)
     assert {b.generative_weight for b in qualities} == set(GENERATIVE_WEIGHTS)
     assert {b.cold_candidates for b in qualities if math.isfinite(b.cold_offset)} == {*COLD_SLOT_CAPS, 64}
@@ -63,12 +65,18 @@ def test_calibration_scores_what_evaluation_measures(trained):
     catalog, split, model = trained
     index = RetrievalIndex.from_catalog(catalog, split.in_set)
     blends = [Blend(0.05, 0.01, 8, 1), Blend(-0.1, 0.0, 0, 64)]
-    qualities = measure_blends(model, split.test, index, blends, beams=8)
+    measured = measure_blends(model, split.test, index, blends, beams=8)
     for blend in blends:
         reported = evaluate(model, split.test, index, split="test", blend=blend, beams=8, ks=(10,))
-        assert qualities[blend].ndcg == pytest.approx(reported["test_hybrid_ndcg@10"])
-        assert qualities[blend].ndcg_inset == pytest.approx(reported["test_hybrid_ndcg@10_inset"])
-        assert qualities[blend].recall_inset == pytest.approx(reported["test_hybrid_recall@10_inset"])
+        assert measured.blends[blend].ndcg == pytest.approx(reported["test_hybrid_ndcg@10"])
+        assert measured.blends[blend].ndcg_inset == pytest.approx(reported["test_hybrid_ndcg@10_inset"])
+        assert measured.blends[blend].recall_inset == pytest.approx(reported["test_hybrid_recall@10_inset"])
+    # each head alone, the floor of the in-set pick, is what evaluation reports for that method
+    assert set(measured.heads) == {"generative", "dense"}
+    for head, quality in measured.heads.items():
+        assert quality.ndcg_inset == pytest.approx(reported[f"test_{head}_ndcg@10_inset"])
+        assert quality.recall_inset == pytest.approx(reported[f"test_{head}_recall@10_inset"])
+    assert measured.heads["generative"].cold_share == 0.0  # the beam holds in-set items only
 
 
 def _quality(inset: float, cold: float, share: float, cold_users: float = 0.005) -> BlendQuality:
@@ -101,6 +109,23 @@ def test_cold_slots_are_earned_per_segment():
     no_users = {blend: q._replace(ndcg_cold=math.nan) for blend, q in qualities.items()}
     assert pick_blend(no_users, 0.5) == pick_blend(no_users, None) == closed
     assert blend_objective(no_users[careful], 0.5) == no_users[careful].ndcg
+
+
+def test_cold_slots_never_take_the_hybrid_below_its_heads_in_set():
+    generous, careful, closed = Blend(0.0, cold_candidates=2), Blend(-0.2, cold_candidates=1), Blend(-math.inf)
+    qualities = {generous: _quality(0.040, 0.12, 0.15), careful: _quality(0.044, 0.10, 0.03), closed: _quality(0.045, 0.0, 0.0)}
+    assert pick_blend(qualities, 0.5) == generous  # no heads given: the objective alone
+    # the dense head alone ranks in-set items as well as `careful`: `generous` is below that floor
+    heads = {"generative": _quality(0.030, 0.0, 0.0), "dense": _quality(0.044, 0.01, 0.01)}
+    assert in_set_floor(heads) == (0.044, 0.044)
+    assert pick_blend(qualities, 0.5, heads) == careful
+    # recall counts as well as NDCG: a blend level on NDCG but short on recall is below the floor
+    short = {**qualities, careful: qualities[careful]._replace(recall_inset=0.0439)}
+    assert pick_blend(short, 0.5, heads) == closed
+    # no blend reaches a head: the one that loses least in-set, whatever the cold weight
+    strong = {"dense": _quality(0.050, 0.0, 0.0)}
+    assert pick_blend(qualities, 0.5, strong) == closed
+    assert pick_blend({generous: qualities[generous], careful: qualities[careful]}, 0.5, strong) == careful
 
 
 def test_a_blend_caps_the_cold_slots_of_a_wide_pool():

@@ -12,6 +12,7 @@ def _row(segment: str, method: str, value: float) -> dict:
 RESULT = {
     "modes": {
         "liger": {
+            "date": "2026-12-07T04:20:00+00:00",
             "test_table": [_row("cold-start", "hybrid", 0.1), _row("in-set", "hybrid", 0.04)],
             "train_wall_seconds": 900.5,
             "train_steps": 2229,
@@ -38,5 +39,5 @@ def test_metric_rows_list_in_set_first_then_baselines_with_four_decimals():
 
 def test_run_rows_carry_the_training_figures_and_the_blend():
     row = run_table(RESULT).splitlines()[2]
-    assert row.startswith("| liger | 900.5 | 2229 | None |")
+    assert row.startswith("| liger | 2026-12-07T04:20:00+00:00 | 900.5 | 2229 | None |")
     assert row.endswith("| True | 0.05 / 2 / 0.04 / 20 |")
