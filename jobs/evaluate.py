@@ -15,7 +15,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from liger_jobs.common import stage_main
-from liger_jobs.inputs import load_model_inputs, log_model_inputs
+from liger_jobs.inputs import load_registered, log_model_inputs
 from liger_jobs.spark import spark_session
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
@@ -23,7 +23,7 @@ from liger_core.retrieval.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
 from liger_core.serving.evaluation import evaluate_recommender, hybrid_sweep_table, promotion_gate, results_table
-from liger_core.platform.model_registry import RECOMMENDER_MODEL, champion_metric, load_recommender, promote, tag_metric
+from liger_core.platform.model_registry import RECOMMENDER_MODEL, champion_metric, promote, tag_metric
 from liger_core.platform.plots import hybrid_sweep_figure
 from liger_core.data.sequences import build_split
 from liger_core.data.training_data import sequences_in_space
@@ -36,10 +36,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     cfg = settings.evaluate
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "evaluate", ds):
-        recommender, version = load_recommender(cfg.model)
-        inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
+        recommender, version, inputs = load_registered(warehouse, settings, ds, cfg.model)
         log_model_inputs(warehouse, ds, inputs.rqvae_version, "evaluation")
-        recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
         split = build_split(
             sequences_in_space(inputs.sequences["items"], inputs.space),
             recommender.model_config.max_history,

@@ -1,4 +1,5 @@
-"""Reading the model's inputs for one ds: catalog (IDs + text) and user sequences."""
+"""Reading the model's inputs for one ds: catalog (IDs + text) and user sequences, and a
+registered recommender on the catalog it was trained for."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from liger_core.data.catalog import Catalog
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
+from liger_core.platform.model_registry import load_recommender
+from liger_core.serving.recommender import Recommender
 from liger_core.data.training_data import ItemSpace, build_catalog, code_sizes
 
 
@@ -87,3 +90,12 @@ def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str, rqvae_v
         versions[0],
         sequences.sort_values("user_idx", ignore_index=True),
     )
+
+
+def load_registered(warehouse: Warehouse, settings: Settings, ds: str, model: str) -> tuple[Recommender, str, ModelInputs]:
+    """(recommender, its version, ds's inputs) for the registered ``model`` (a version or an
+    alias), laid out in the IDs of the RQ-VAE version it was trained on, whatever a retrain has
+    written for ds meanwhile."""
+    recommender, version = load_recommender(model)
+    inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
+    return recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids), version, inputs

@@ -19,13 +19,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from liger_jobs.common import stage_main
-from liger_jobs.inputs import load_model_inputs
+from liger_jobs.inputs import load_registered
 from liger_jobs.spark import spark_session, threads_per_task
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.errors import DataError
-from liger_core.platform.model_registry import RECOMMENDER_MODEL, load_recommender
+from liger_core.platform.model_registry import RECOMMENDER_MODEL
 from liger_core.serving.recommender import recommend_frames
 from liger_core.retrieval.search import SOURCES
 from liger_core.platform.validation import recommendation_user_suite, recommendations_suite, validate_frame
@@ -39,10 +39,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     cfg = settings.recommend
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "recommend", ds):
-        recommender, version = load_recommender(cfg.model)
-        # The IDs the model was trained on, whatever a retrain has written for ds meanwhile.
-        inputs = load_model_inputs(warehouse, settings, ds, recommender.meta["rqvae_version"])
-        recommender = recommender.with_catalog(inputs.catalog, inputs.space, inputs.item_ids)
+        recommender, version, inputs = load_registered(warehouse, settings, ds, cfg.model)
         bundle = spark.sparkContext.broadcast(recommender.to_bytes())
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
         threads = threads_per_task(spark, parallelism)
