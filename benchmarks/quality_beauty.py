@@ -12,7 +12,7 @@ Needs the tables of the earlier stages for --ds (``liger run`` or the stages up 
 figures from MLflow. The last mode evaluated wins the promotion gate if it beats the
 champion, so liger runs last. Writes benchmarks/results/quality_beauty_<profile>.json; with
 ``--keep-other-modes`` the modes not run keep their blocks from that file, each block
-stamped with the date of the run that produced it (the baselines are this run's).
+stamped with the date and machine of the run that produced it (the baselines are this run's).
 
     python -m benchmarks.quality_beauty --ds 2026-12-02 --minutes 20 [--mode-set tiger:train.max_epochs=60]
 """
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {}
     for mode in args.modes:
-        run_date = machine_info()["date"]
+        stamp = machine_info()
         overrides = [*args.overrides, *per_mode.get(mode, []), f"model.mode={mode}"]
         settings = load_settings(args.profile, [*budget, *overrides])
         if mode in given:
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_wall = time.perf_counter() - started
         served = recommend.run(pinned, args.ds, spark)
         results[mode] = {
-            "date": run_date,
+            "date": stamp["date"],
+            "machine": stamp["machine"],
             "recommender_version": version,
             "mode_overrides": per_mode.get(mode, []),
             "train_wall_seconds": round(trained["wall_seconds"], 1),
@@ -171,10 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 def _with_kept_modes(results: dict[str, dict], previous: dict, ds: str) -> dict[str, dict]:
     """``results`` plus the previous file's blocks of the other modes, in MODES order, if
     that file measured the same ds (so the same split and users); a block from before
-    blocks carried their own date gets its file's."""
+    blocks carried their own date and machine gets its file's."""
     if previous.get("ds") != ds:
         raise SystemExit(f"--keep-other-modes: the result file holds ds {previous.get('ds')}, not {ds}")
-    kept = {mode: {"date": previous["date"], **block} for mode, block in previous["modes"].items() if mode not in results}
+    kept = {
+        mode: {"date": previous["date"], "machine": previous["machine"], **block}
+        for mode, block in previous["modes"].items()
+        if mode not in results
+    }
     merged = {**kept, **results}
     return {mode: merged[mode] for mode in MODES if mode in merged}
 
