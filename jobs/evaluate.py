@@ -43,7 +43,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             recommender.model_config.max_history,
             n_items=inputs.catalog.n_items,
         )
-        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed)
+        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed, gate_beams=settings.recommend.beams)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
         tracking.log_table(table, "evaluation/test_metrics.json")

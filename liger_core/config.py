@@ -239,7 +239,7 @@ class EvaluateConfig(_Section):
 
     model: ModelRef = "challenger"  # recommender version or alias to evaluate
     beam_sweep: list[int] = Field(default_factory=lambda: [20, 40, 60, 80, 100], min_length=1)
-    beam_width: int = Field(100, ge=1)  # one search this wide; each K takes its best K beams
+    beam_width: int = Field(100, ge=1)  # test pass: one search this wide, each K takes its best K (the gate: recommend.beams)
     users: int = Field(0, ge=0)  # 0: every test user; else a fixed random subset
     gate_metric: str | None = None  # default: val_<mode's method>_ndcg@10 (see ranking_metric)
     gate_tolerance: float = Field(0.0, ge=0)  # allowed drop vs champion (absolute)

@@ -12,7 +12,7 @@ from liger_core.retrieval.baselines import BASELINES, evaluate_baselines
 from liger_core.config import EvaluateConfig
 from liger_core.retrieval.metrics import metric_name
 from liger_core.serving.recommender import Recommender
-from liger_core.retrieval.search import RetrievalIndex
+from liger_core.retrieval.search import BEAMS, RetrievalIndex
 from liger_core.retrieval.retrieval_metrics import evaluate
 from liger_core.data.sequences import Split
 
@@ -22,12 +22,17 @@ TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
 TABLE_METHODS = [name + served for served in ("", "_served") for name in ("generative", "dense", "hybrid", *BASELINES)]
 
 
-def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateConfig, seed: int = 0) -> dict[str, float]:
+def evaluate_recommender(
+    recommender: Recommender, split: Split, cfg: EvaluateConfig, seed: int = 0, gate_beams: int = BEAMS
+) -> dict[str, float]:
     """Test metrics of every method and of the training-free baselines, as the paper reports
     them and (``*_served``) with history excluded as serving returns them; hybrid for every
     K of ``cfg.beam_sweep`` (``test_hybrid_K{K}_...``); validation metrics and baselines for
-    the gate. One beam search of ``cfg.beam_width`` (at least the widest K) per user feeds
-    every K: generative ranks its top beams, hybrid reranks the best K of them."""
+    the gate. One beam search of ``cfg.beam_width`` (at least the widest K) per test user
+    feeds every K: generative ranks its top beams, hybrid reranks the best K of them. The
+    validation pass searches ``gate_beams`` wide (the width serving uses, ``recommend.beams``),
+    so the gate judges the lists the recommender would serve, not a wider search than
+    serving pays for."""
     model = recommender.model.eval()
     index = RetrievalIndex.from_catalog(recommender.catalog, split.in_set)
     test, valid = split.test, split.valid
@@ -35,10 +40,19 @@ def evaluate_recommender(recommender: Recommender, split: Split, cfg: EvaluateCo
         rows = np.sort(np.random.default_rng(seed).choice(len(test), cfg.users, replace=False))
         test = test.subset(rows)
     width = max(cfg.beam_width, *cfg.beam_sweep)
-    options = dict(beams=width, candidates=cfg.beam_sweep[0], blend=recommender.blend)
     history = recommender.model_config.max_history
-    results = evaluate(model, test, index, split="test", sweep=cfg.beam_sweep, served=True, **options)
-    results.update(evaluate(model, valid, index, split="val", **options))
+    results = evaluate(
+        model,
+        test,
+        index,
+        split="test",
+        beams=width,
+        candidates=cfg.beam_sweep[0],
+        sweep=cfg.beam_sweep,
+        served=True,
+        blend=recommender.blend,
+    )
+    results.update(evaluate(model, valid, index, split="val", beams=gate_beams, blend=recommender.blend))
     for examples, name in ((test, "test"), (valid, "val")):
         results.update(evaluate_baselines(split, examples, history, split_name=name))
     results.update(evaluate_baselines(split, test, history, split_name="test", exclude_history=True))

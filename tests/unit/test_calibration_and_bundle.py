@@ -16,8 +16,9 @@ from liger_core.retrieval.calibration import (
     measure_blends,
     pick_blend,
 )
-from liger_core.config import ModelConfig, TrainConfig
+from liger_core.config import EvaluateConfig, ModelConfig, TrainConfig
 from liger_core.model.network import Items
+from liger_core.serving.evaluation import evaluate_recommender
 from liger_core.serving.recommender import Recommender
 from liger_core.retrieval.retrieval_metrics import evaluate
 from liger_core.retrieval.search import Blend, Ranked, RetrievalIndex, all_item_vectors, hybrid_rank, hybrid_topk, side_pool
@@ -222,3 +223,22 @@ def test_item_vectors_follow_their_items_into_a_new_catalog(tmp_path):
     # the new catalog is served from its own index and vectors, not the old bundle's
     assert moved._serving_on("cpu").vectors.shape[0] == len(keep) + 1
     assert set(moved.recommend([[0, 20, 30]], 5, exclude_history=False)["item_idx"]) <= set(moved.space.item_idx)
+
+
+def test_the_gate_reads_validation_at_the_serving_width_and_test_at_the_paper_width(trained):
+    """evaluate_recommender searches validation (the gate's split) as wide as serving does and
+    the test split at ``beam_width``: each split's figures are exactly those two searches'."""
+    catalog, split, model = trained
+    bundle = _bundle(trained, {})
+    index = RetrievalIndex.from_catalog(catalog, split.in_set)
+    cfg = EvaluateConfig(beam_width=16, beam_sweep=[4, 16])
+    metrics = evaluate_recommender(bundle, split, cfg, gate_beams=4)
+    at_serving = evaluate(model, split.valid, index, split="val", beams=4, blend=bundle.blend)
+    at_paper = evaluate(model, split.test, index, split="test", beams=16, candidates=4, blend=bundle.blend)
+    for name in ("val_hybrid_ndcg@10", "val_generative_recall@10", "val_dense_ndcg@10"):
+        assert metrics[name] == pytest.approx(at_serving[name])
+    for name in ("test_hybrid_ndcg@10", "test_generative_recall@10"):
+        assert metrics[name] == pytest.approx(at_paper[name])
+    # a 4-wide search cannot find what the 16-wide one ranks 5th to 10th
+    wide = evaluate(model, split.valid, index, split="val", beams=16, candidates=4, blend=bundle.blend)
+    assert metrics["val_generative_recall@10"] < wide["val_generative_recall@10"]
