@@ -33,7 +33,9 @@ def cpu_name(cpuinfo: str | None = None) -> str | None:
         fields[key.strip()] = value.strip()
     flags = set(fields.get("flags", "").split())
     extensions = ", ".join(flag for flag in VECTOR_FLAGS if flag in flags) or "no AVX2"
-    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; {extensions})"
+    return (
+        f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; {extensions})"
+    )
 
 
 def machine_info() -> dict:
