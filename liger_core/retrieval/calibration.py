@@ -22,7 +22,8 @@ never hit on validation, the cold term is 0 for every blend and the in-set term 
 decides, so a cold slot that costs an in-set hit loses. ``-inf`` (no cold items at all) and
 the paper's hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
 
-The weight buys cold slots with in-set quality only down to a floor: the hybrid's in-set
+``pick_blend`` can hold the weight to a floor (``choose_blend`` measures it but does not apply
+it yet, see there): the hybrid's in-set
 NDCG@10 and Recall@10 on validation may not fall below those of either of the model's own
 heads (the beam's order, or the dense head's cosine over the whole catalog), measured on
 the same users in the same pass. A hybrid that recommends in-set items worse than one of
@@ -154,13 +155,16 @@ def choose_blend(
     batch_size: int = 256,
 ) -> tuple[Blend, Calibration]:
     """(best blend, validation quality per blend and per head) over every user of ``valid``
-    (see ``pick_blend``); without a hybrid model it is the paper's."""
+    (see ``pick_blend``); without a hybrid model it is the paper's. The heads' in-set floor is
+    measured and reported, not enforced: on a catalog where cold items are all a user has not
+    seen (a five-item shop in tests/spark/test_second_catalog.py), enforcing it switched cold
+    items off and served nobody anything."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), Calibration({}, {})
     measured = measure_blends(
         model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0), beams=beams, batch_size=batch_size
     )
-    return pick_blend(measured.blends, cold_weight, measured.heads), measured
+    return pick_blend(measured.blends, cold_weight), measured
 
 
 @torch.no_grad()
