@@ -33,9 +33,17 @@ class Server:
     delay_s: float = 0.0
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     bytes_sent: list[int] = field(default_factory=list)
+    handled: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     def url(self, path: str = "/data.bin") -> str:
         return self.base + path
+
+    def sent(self) -> list[int]:
+        """``bytes_sent`` once every request so far has been answered: the client can finish
+        reading before the handler thread records what it wrote."""
+        for _ in self.requests:
+            assert self.handled.acquire(timeout=5), "a request was never answered"
+        return self.bytes_sent
 
 
 def _handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
@@ -45,6 +53,8 @@ def _handler(state: Server) -> type[http.server.BaseHTTPRequestHandler]:
                 self._serve()
             except ConnectionError:  # the client gave up (timeout test)
                 pass
+            finally:
+                state.handled.release()
 
         def _serve(self) -> None:
             range_header = self.headers.get("Range")
@@ -114,7 +124,7 @@ def test_resumes_from_part_file(server: Server, tmp_path: Path) -> None:
 
     assert dest.read_bytes() == PAYLOAD
     assert server.requests == [("/data.bin", "bytes=4000-")]
-    assert server.bytes_sent == [len(PAYLOAD) - 4000]
+    assert server.sent() == [len(PAYLOAD) - 4000]
 
 
 def test_restarts_when_server_ignores_range(server: Server, tmp_path: Path) -> None:
@@ -126,7 +136,7 @@ def test_restarts_when_server_ignores_range(server: Server, tmp_path: Path) -> N
 
     assert dest.read_bytes() == PAYLOAD  # not appended to the stale prefix
     assert server.requests == [("/data.bin", "bytes=32-")]
-    assert server.bytes_sent == [len(PAYLOAD)]
+    assert server.sent() == [len(PAYLOAD)]
 
 
 def test_part_longer_than_file_starts_over(server: Server, tmp_path: Path) -> None:
