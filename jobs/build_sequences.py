@@ -16,7 +16,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from liger_jobs.common import stage_main
-from liger_jobs.inputs import require
 from liger_jobs.spark import spark_session
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
@@ -64,7 +63,7 @@ def sequence_summary(sequences: DataFrame, known_items: DataFrame) -> DataFrame:
 def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
-    require(warehouse, ds, "interactions", "items")
+    warehouse.require(ds, "interactions", "items")
     with tracking.stage_run(settings, "build_sequences", ds):
         events = warehouse.read("interactions", ds).select("user_id", "item_idx", "ts", "event_seq")
         known = warehouse.read("items", ds).select("item_idx")

@@ -14,7 +14,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from liger_jobs.common import stage_main
-from liger_jobs.inputs import require
 from liger_jobs.spark import spark_session, threads_per_task
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
@@ -30,7 +29,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(settings)
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     cfg = settings.embedding
-    require(warehouse, ds, "items")
+    warehouse.require(ds, "items")
     with tracking.stage_run(settings, "embed_items", ds):
         items = warehouse.read("items", ds).select("item_idx", "text_hash", "text")
         label = model_label(cfg.model)

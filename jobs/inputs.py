@@ -27,23 +27,6 @@ class ModelInputs:
     sequences: pd.DataFrame  # user_id, user_idx, items
 
 
-WRITER = {
-    "items": "ingest",
-    "interactions": "ingest",
-    "item_embeddings": "embed_items",
-    "semantic_ids": "semantic_ids",
-    "user_sequences": "build_sequences",
-    "recommendations": "recommend",
-}
-
-
-def require(warehouse: Warehouse, ds: str, *tables: str) -> None:
-    """A clear error naming the stage to run when an input partition is missing."""
-    for table in tables:
-        if not warehouse.exists(table, ds):
-            raise DataError(f"no {table} partition for ds={ds}; run `liger {WRITER[table]} --ds {ds}` first")
-
-
 def rqvae_version_at(warehouse: Warehouse, ds: str, wanted: str | None) -> str:
     """``wanted`` if its IDs exist for ds, else a clear error; None: the newest version with
     IDs for ds (what a retrain's semantic_ids stage just wrote)."""
@@ -73,7 +56,7 @@ def log_model_inputs(warehouse: Warehouse, ds: str, rqvae_version: str, context:
 def load_model_inputs(warehouse: Warehouse, settings: Settings, ds: str, rqvae_version: str | None = None) -> ModelInputs:
     """The tables a model needs for ds, in the ID space of ``rqvae_version`` (the version the
     model was trained on; None for training: the newest with IDs for ds)."""
-    require(warehouse, ds, "items", "item_embeddings", "semantic_ids", "user_sequences")
+    warehouse.require(ds, "items", "item_embeddings", "semantic_ids", "user_sequences")
     version = rqvae_version_at(warehouse, ds, rqvae_version)
     sids = warehouse.read("semantic_ids", ds, version).select("item_idx", "codes", "rqvae_version").toPandas()
     versions = sorted(sids["rqvae_version"].unique())

@@ -21,7 +21,6 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from liger_jobs.common import stage_main
-from liger_jobs.inputs import require
 from liger_jobs.registries import ever_assigned_ids
 from liger_jobs.spark import spark_session
 from liger_jobs.warehouse import Warehouse
@@ -77,7 +76,7 @@ def run_assign(settings: Settings, ds: str, spark: SparkSession | None = None) -
 def _embeddings_warehouse(settings: Settings, ds: str, spark: SparkSession | None) -> Warehouse:
     """The warehouse, once ds's embeddings are known to exist and the ID layout is current."""
     warehouse = Warehouse(spark or spark_session(settings), settings.paths.warehouse_uri)
-    require(warehouse, ds, "item_embeddings")
+    warehouse.require(ds, "item_embeddings")
     _upgrade_layout(warehouse)
     return warehouse
 

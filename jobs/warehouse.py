@@ -20,9 +20,19 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from liger_jobs.partition_commit import HadoopOps, LocalOps, PartitionCommitter
+from liger_core.errors import DataError
 
 PARTITION_PREFIX = "ds="
 VERSIONED = {"semantic_ids": "rqvae_version"}  # table -> key of its partitions inside a ds
+# table -> the ``liger`` stage that writes it, named in the error of a missing input
+WRITER = {
+    "items": "ingest",
+    "interactions": "ingest",
+    "item_embeddings": "embed_items",
+    "semantic_ids": "semantic_ids",
+    "user_sequences": "build_sequences",
+    "recommendations": "recommend",
+}
 
 
 class Warehouse:
@@ -50,6 +60,12 @@ class Warehouse:
     def exists(self, table: str, ds: str | None = None, version: str | None = None) -> bool:
         path = self.path(table, ds, version) if version is not None else self._ds_path(table, ds)
         return bool(self._fs(path).exists(self._Path(path)))
+
+    def require(self, ds: str, *tables: str) -> None:
+        """A clear error naming the stage to run when an input partition is missing."""
+        for table in tables:
+            if not self.exists(table, ds):
+                raise DataError(f"no {table} partition for ds={ds}; run `liger {WRITER[table]} --ds {ds}` first")
 
     def _ds_path(self, table: str, ds: str | None) -> str:
         return self.path(table) if ds is None else f"{self.path(table)}/{PARTITION_PREFIX}{ds}"

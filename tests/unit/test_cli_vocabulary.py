@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from liger_jobs import cli, semantic_ids
-from liger_jobs.inputs import WRITER
-from liger_jobs.warehouse import VERSIONED
+from liger_jobs.warehouse import VERSIONED, WRITER
 from liger_core.platform.model_registry import TRAINED_BY
 
 ROOT = Path(__file__).parents[2]
