@@ -3,8 +3,8 @@
 Trains the profile once for a wall-clock budget (or resumes a finished run from
 ``--checkpoint-dir``), scores every blend calibration considers on the validation and the
 test split, and for each ``--cold-weight`` reports the blend calibration picks on validation
-and what it scores on test, per segment, next to each head alone (whose in-set quality on
-validation is the floor every pick respects), the paper's blend (offset 0, no weight, no
+and what it scores on test, per segment, next to each head alone (their in-set quality on
+validation is reported, not enforced, as in the train stage), the paper's blend (offset 0, no weight, no
 dense candidates, every cold item) and the in-set-only one (no cold items). The test grid
 is the honest upper bound of each segment: no blend picked on validation can do better.
 Writes benchmarks/results/blend_sweep_<profile>.json.
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     picked = {
         str(weight): _row(blend, valid[blend], test[blend])
         for weight in args.cold_weight or [None, 0.01, 0.02, 0.03, 0.05, 0.1, 0.5]
-        for blend in [pick_blend(valid, weight, on_valid.heads)]
+        for blend in [pick_blend(valid, weight)]  # the train stage's policy (choose_blend)
     }
     references = {"paper": Blend(cold_candidates=cap), "no_cold_items": Blend(-math.inf, cold_candidates=cap)}
     for name, row in picked.items():
