@@ -74,10 +74,14 @@ class SparkConfig(_Section):
 
 class TrackingConfig(_Section):
     """MLflow; ``uri`` None means a SQLite store under the state folder. A secret: a server
-    URI can carry credentials, and it prints redacted."""
+    URI can carry credentials, and it prints redacted. ``artifact_root``: where a new
+    experiment keeps its artifacts; None means the state folder's ``mlartifacts`` for a
+    database store (MLflow's own default there is ``./mlruns`` of whatever folder the process
+    happens to run in) and the server's default for an MLflow server."""
 
     uri: SecretUriField | None = None
     experiment: str = "liger"
+    artifact_root: str | None = None
 
 
 TEXT_FIELDS = ("title", "brand", "categories", "price", "description")  # item text, in rendering order

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -124,3 +126,17 @@ def make_settings(home: Path, source: Path, *extra: str) -> Settings:
 @pytest.fixture
 def tiny_settings(tmp_path: Path, tiny_source: Path) -> Settings:
     return make_settings(tmp_path / "home", tiny_source)
+
+
+@contextmanager
+def local_mlflow(folder: Path, experiment: str) -> Iterator[None]:
+    """A throwaway SQLite MLflow store with its artifacts in ``folder``: MLflow's own default
+    for a database store is ``./mlruns`` of the working directory, the checkout."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder}/m.db")
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri()))
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)

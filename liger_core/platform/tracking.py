@@ -33,14 +33,25 @@ def configure(settings: Settings) -> str:
     name = settings.tracking.experiment
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        artifacts = None
-        if uri.startswith("sqlite:"):
-            artifacts = Path(settings.paths.state_dir, "mlartifacts").as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location(settings))
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+SERVER_SCHEMES = ("http:", "https:", "databricks")
+
+
+def artifact_location(settings: Settings) -> str | None:
+    """Where a new experiment stores artifacts: the configured root, else one folder under the
+    state directory for a database store, so that no stage or worker writes into its working
+    directory; None for an MLflow server, whose own default applies."""
+    if settings.tracking.artifact_root is not None:
+        return settings.tracking.artifact_root
+    if settings.tracking_uri.startswith(SERVER_SCHEMES):
+        return None
+    return Path(settings.paths.state_dir, "mlartifacts").as_uri()
 
 
 def use_store(uri: str) -> None:

@@ -4,6 +4,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import local_mlflow
 from tests.unit.test_model_registry import register_pair
 
 pytestmark = pytest.mark.spark
@@ -11,9 +12,7 @@ RESULT = "item_id array<string>, item_idx array<bigint>, score array<double>, so
 
 
 def test_spark_udf_scores_histories_with_k(spark, tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
-    mlflow.set_experiment("serving-test")
-    try:
+    with local_mlflow(tmp_path, "serving-test"):
         with mlflow.start_run():
             version, _ = register_pair(0)
         assert MlflowClient().get_model_version("recommender", version).description
@@ -22,8 +21,6 @@ def test_spark_udf_scores_histories_with_k(spark, tmp_path):
         )
         histories = spark.createDataFrame([([0, 1, 2],), ([3],), ([4, 5],)], "items array<bigint>")
         rows = histories.withColumn("top", score("items")).select("items", "top.*").collect()
-    finally:
-        mlflow.set_tracking_uri(None)
     assert len(rows) == 3 and all(len(r.item_id) == 4 and len(r.score) == 4 for r in rows)
     assert all(list(r.score) == sorted(r.score, reverse=True) for r in rows)
     assert not set(rows[0].item_idx) & {0, 1, 2}

@@ -15,6 +15,7 @@ from liger_core.serving.recommender import Recommender
 from liger_core.ids.rqvae import RQVAE
 from liger_core.data.synthetic import make_synthetic
 from liger_core.data.training_data import ItemSpace
+from tests.conftest import local_mlflow
 
 RQ = RQVAEConfig(hidden_dims=[16], latent_dim=8, levels=2, codebook_size=4)
 MODEL = ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_dim=32, dropout=0.0)
@@ -22,11 +23,8 @@ MODEL = ModelConfig(d_model=16, heads=2, encoder_layers=1, decoder_layers=1, ff_
 
 @pytest.fixture
 def store(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
-    mlflow.set_experiment("registry-test")
-    with mlflow.start_run():
+    with local_mlflow(tmp_path, "registry-test"), mlflow.start_run():
         yield MlflowClient()
-    mlflow.set_tracking_uri(None)
 
 
 def register_pair(rqvae_seed: int) -> tuple[str, str]:

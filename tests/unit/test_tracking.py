@@ -48,3 +48,14 @@ def test_without_airflow_a_stage_run_has_no_airflow_tags(tmp_path, monkeypatch):
         run_id = run.info.run_id
     tags = mlflow.MlflowClient().get_run(run_id).data.tags
     assert not [t for t in tags if t.startswith("airflow.")] and "mlflow.parentRunId" not in tags
+
+
+def test_a_database_store_keeps_artifacts_under_the_state_folder_and_a_server_keeps_its_own(tmp_path):
+    def location(*overrides: str) -> str | None:
+        return tracking.artifact_location(load_settings("cpu", [f"paths.home={tmp_path}", *overrides], environ={}))
+
+    under_state = (tmp_path / "var" / "mlartifacts").as_uri()
+    assert location() == under_state
+    assert location("tracking.uri=postgresql://ml@db.example.com/mlflow") == under_state  # MLflow's default: ./mlruns
+    assert location("tracking.uri=https://mlflow.example.com") is None
+    assert location("tracking.uri=https://mlflow.example.com", "tracking.artifact_root=s3://bucket/ml") == "s3://bucket/ml"

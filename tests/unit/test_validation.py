@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from liger_core.errors import ValidationFailed
+from tests.conftest import local_mlflow
 from liger_core.platform.validation import (
     interactions_suite,
     items_suite,
@@ -80,16 +81,12 @@ def test_a_stored_project_keeps_every_result_and_updates_data_docs(tmp_path):
     from great_expectations import expectations as gxe
 
     suite = [gxe.ExpectColumnValuesToNotBeNull(column="item_id")]
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
-    mlflow.set_experiment("validation-test")  # not an experiment id an earlier test left active
-    try:
+    with local_mlflow(tmp_path, "validation-test"):  # not an experiment id an earlier test left active
         with mlflow.start_run() as run:
             validate_frame("items", pd.DataFrame({"item_id": ["a", "b"]}), suite, tmp_path)
             with pytest.raises(ValidationFailed, match="validation of 'items' failed"):
                 validate_frame("items", pd.DataFrame({"item_id": ["a", None]}), suite, tmp_path)
         logged = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/validation/items.json"))
-    finally:
-        mlflow.set_tracking_uri(None)
     assert logged["success"] is False  # the latest result of the boundary, as an artifact of the stage run
     project = tmp_path / "gx"
     assert (project / "checkpoints" / "items_checkpoint.json").is_file()
