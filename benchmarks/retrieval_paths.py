@@ -78,8 +78,8 @@ def items_by_scan(codes: Tensor, sid: Tensor, item_idx: Tensor) -> Tensor:
     return found.view(codes.shape[:2])
 
 
-def production(catalogue: Catalogue, history: Tensor, k: int, beams: int) -> Ranked:
-    return recommend(catalogue.model, history, catalogue.index, catalogue.vectors, k, beams=beams)
+def production(catalogue: Catalogue, history: Tensor, k: int, beams: int, block_dtype: torch.dtype | None = None) -> Ranked:
+    return recommend(catalogue.model, history, catalogue.index, catalogue.vectors, k, beams=beams, block_dtype=block_dtype)
 
 
 def constrained_candidates(catalogue: Catalogue, history: Tensor, beams: int) -> Tensor:

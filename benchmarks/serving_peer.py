@@ -8,8 +8,10 @@ text vectors and random 3-level semantic IDs plus collision codes, the newest 44
 Per batch size it times the encoder alone, the constrained beam search alone (on encoded
 histories), the production hybrid (``retrieval.recommend``) and, at ``--hf-batch``, HF
 T5 generate (beam 20, 4 new tokens), at the profile's head width and at the official
-code's (64-wide heads). With ``--profile-ops`` it records the production path's top ops.
-Writes benchmarks/results/serving_peer.json.
+code's (64-wide heads). Each path runs in float32 and, where the CPU multiplies bfloat16
+natively (``recommend.precision=auto``), again with its Transformer under bfloat16 autocast
+(HF: the whole model; production: the blocks, scores stay float32). With ``--profile-ops``
+it records the production path's top ops. Writes benchmarks/results/serving_peer.json.
 
     python -m benchmarks.serving_peer --profile gpu --set model.item_ids=false
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 import numpy as np
@@ -28,8 +31,9 @@ from benchmarks import retrieval_paths as paths
 from benchmarks.machine import machine_info, write_result
 from benchmarks.scaling import TEXT_DIM, unit_embeddings
 from liger_core.config import load_settings
+from liger_core.precision import native_bfloat16
 from liger_core.model.network import Items, LigerModel
-from liger_core.retrieval.search import generative_topk
+from liger_core.retrieval.search import eval_mode, generative_topk
 from liger_core.ids.semantic_ids import assign_semantic_ids
 from liger_core.data.training_data import code_sizes
 
@@ -140,16 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     in_set = catalogue.index.in_set.numpy()
     history = torch.from_numpy(rng.choice(in_set, size=(args.users, cfg.max_history)))
 
+    # "" is float32; "_bfloat16" the same path under recommend.precision=auto on this CPU.
+    precisions = {"": None, **({"_bfloat16": torch.bfloat16} if native_bfloat16("cpu") else {})}
     figures: dict[str, dict] = {}
     for batch in args.batches:
         batches = list(history.split(batch))
-        with torch.no_grad():
-            encoded = [model.encode(h, catalogue.index.items) for h in batches]
-        figures[f"batch_{batch}"] = {
-            "encoder": rate(batches, lambda h: model.encode(h, catalogue.index.items), args.users),
-            "constrained_beam": rate(encoded, lambda e: generative_topk(model, e, catalogue.index.prefixes, beams), args.users),
-            "production_hybrid": rate(batches, lambda h: paths.production(catalogue, h, args.k, beams), args.users),
-        }
+        figures[f"batch_{batch}"] = {}
+        for suffix, dtype in precisions.items():
+            with eval_mode(model, dtype), torch.no_grad():
+                encoded = [model.encode(h, catalogue.index.items) for h in batches]
+                figures[f"batch_{batch}"].update(
+                    {
+                        f"encoder{suffix}": rate(batches, lambda h: model.encode(h, catalogue.index.items), args.users),
+                        f"constrained_beam{suffix}": rate(
+                            encoded, lambda e: generative_topk(model, e, catalogue.index.prefixes, beams), args.users
+                        ),
+                    }
+                )
+            figures[f"batch_{batch}"][f"production_hybrid{suffix}"] = rate(
+                batches, lambda h: paths.production(catalogue, h, args.k, beams, dtype), args.users
+            )
         print(f"batch {batch}: {figures[f'batch_{batch}']}", flush=True)
 
     # The same token stream for T5: item-major, level-minor, one token per (level, code).
@@ -162,18 +176,32 @@ def main(argv: list[str] | None = None) -> int:
         t5 = hf_t5(
             int(sum(sizes)), cfg.d_model, heads, d_kv, cfg.ff_dim, cfg.encoder_layers, cfg.decoder_layers, settings.train.seed
         )
-        figures[f"batch_{hf_batch}"][name] = rate(hf_batches, lambda t: t5_generate(t5, t, beams, len(sizes)), len(tokens))
+        for suffix, dtype in precisions.items():
+            with torch.autocast("cpu", dtype=dtype) if dtype else nullcontext():
+                figures[f"batch_{hf_batch}"][name + suffix] = rate(
+                    hf_batches, lambda t: t5_generate(t5, t, beams, len(sizes)), len(tokens)
+                )
         print(f"{name} (batch {hf_batch}, {heads} x {d_kv}-wide heads): {figures[f'batch_{hf_batch}'][name]}", flush=True)
 
     small = figures[f"batch_{hf_batch}"]
-    ratio = small["production_hybrid"]["users_per_second"] / small["hf_t5_same_size"]["users_per_second"]
-    best = max(figures, key=lambda key: figures[key]["production_hybrid"]["users_per_second"])
-    beam_share = {
-        key: round(f["encoder"]["users_per_second"] / f["constrained_beam"]["users_per_second"], 3) for key, f in figures.items()
+    ratios = {
+        f"production{suffix}_vs_hf_t5_same_size{suffix}": round(
+            small[f"production_hybrid{suffix}"]["users_per_second"] / small[f"hf_t5_same_size{suffix}"]["users_per_second"], 2
+        )
+        for suffix in precisions
     }
-    ops = top_ops(lambda: paths.production(catalogue, history[:hf_batch], args.k, beams)) if args.profile_ops else []
+    ratio = ratios["production_vs_hf_t5_same_size"]
+    served = list(precisions)[-1]  # what recommend.precision=auto runs here
+    best = max(figures, key=lambda key: figures[key][f"production_hybrid{served}"]["users_per_second"])
+    beam_share = {
+        f"{key}{suffix}": round(f[f"encoder{suffix}"]["users_per_second"] / f[f"constrained_beam{suffix}"]["users_per_second"], 3)
+        for key, f in figures.items()
+        for suffix in precisions
+    }
+    dtype = precisions[served]
+    ops = top_ops(lambda: paths.production(catalogue, history[:hf_batch], args.k, beams, dtype)) if args.profile_ops else []
     print(
-        f"production / HF T5 same size at batch {hf_batch}: {ratio:.2f}x; best batch {best}; "
+        f"production / HF T5 same size at batch {hf_batch}: {ratios}; best batch (recommend.precision=auto) {best}; "
         f"beam time / encoder time per batch: {beam_share}"
     )
     for op in ops:
@@ -194,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             "k": args.k,
             "torch_threads": torch.get_num_threads(),
             "paths": figures,
-            "production_vs_hf_t5_same_size": round(ratio, 2),
+            "bfloat16_native": bool(len(precisions) > 1),
+            "production_vs_hf_t5_same_size": ratio,
+            "ratios": ratios,
             "fastest_batch": best,
             "beam_over_encoder_time": beam_share,
             "production_top_ops": ops,

@@ -18,7 +18,8 @@ from liger_jobs.spark import spark_session, threads_per_task
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.data.embeddings import embed_frames, load_encoder, model_label, uses_bfloat16
+from liger_core.data.embeddings import embed_frames, load_encoder, model_label
+from liger_core.precision import uses_bfloat16
 from liger_core.platform.validation import item_embeddings_suite, validate_frame
 
 log = logging.getLogger("liger.embed")

@@ -19,6 +19,7 @@ from liger_jobs.inputs import load_registered, log_model_inputs
 from liger_jobs.spark import spark_session
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
+from liger_core.precision import autocast_dtype
 from liger_core.retrieval.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
@@ -43,7 +44,10 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             recommender.model_config.max_history,
             n_items=inputs.catalog.n_items,
         )
-        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed, gate_beams=settings.recommend.beams)
+        block_dtype = autocast_dtype(settings.recommend.precision, "cpu", "recommend.precision")
+        metrics = evaluate_recommender(
+            recommender, split, cfg, settings.train.seed, gate_beams=settings.recommend.beams, block_dtype=block_dtype
+        )
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
         tracking.log_table(table, "evaluation/test_metrics.json")
@@ -64,7 +68,10 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         tag_metric(RECOMMENDER_MODEL, version, gate_metric, candidate)
         if decision.promote:
             promote(version, recommender.meta["rqvae_version"])
-        tracking.log_params({"evaluated_version": version, "promoted": decision.promote, "gate_reason": decision.reason})
+        ranking_dtype = "float32" if block_dtype is None else str(block_dtype).removeprefix("torch.")
+        tracking.log_params(
+            {"evaluated_version": version, "promoted": decision.promote, "gate_reason": decision.reason, "ranking_dtype": ranking_dtype}
+        )
         log.info("promotion gate for recommender v%s: %s", version, decision.reason)
         print(
             f"\nTest split, recommender v{version} (hybrid: best {cfg.beam_sweep[0]} of "
@@ -78,6 +85,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         "recommender_version": version,
         "promoted": decision.promote,
         "gate_reason": decision.reason,
+        "ranking_dtype": ranking_dtype,
         "table": table.to_dict(orient="records"),
         "sweep": sweep.to_dict(orient="records"),
         **{tracking.metric_key(k): v for k, v in metrics.items()},

@@ -44,11 +44,18 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
         threads = threads_per_task(spark, parallelism)
         window = recommender.model_config.max_history if cfg.exclude_history else 0
-        k, beams, exclude, batch = cfg.k, cfg.beams, cfg.exclude_history, cfg.batch_users
+        k, beams, exclude, batch, precision = cfg.k, cfg.beams, cfg.exclude_history, cfg.batch_users, cfg.precision
         users = warehouse.read("user_sequences", ds).select("user_id", "items")
         scored = users.repartition(parallelism).mapInPandas(
             lambda frames: recommend_frames(
-                frames, bundle.value, k, beams=beams, exclude_history=exclude, batch_users=batch, threads=threads
+                frames,
+                bundle.value,
+                k,
+                beams=beams,
+                exclude_history=exclude,
+                batch_users=batch,
+                threads=threads,
+                precision=precision,
             ),
             OUTPUT_SCHEMA,
         )

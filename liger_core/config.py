@@ -258,6 +258,9 @@ class RecommendConfig(_Section):
     beams: int = Field(20, ge=1)
     exclude_history: bool = True
     batch_users: int = Field(64, ge=1)  # users per forward pass: fastest in benchmarks/serving_peer.py
+    # Transformer blocks of serving and evaluation: auto = bfloat16 autocast where the hardware
+    # has it natively (scores stay float32; benchmarks/README.md, serving precision)
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
     partitions: int = Field(0, ge=0)  # 0: one per Spark core
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from liger_core.errors import ConfigError
+from liger_core.precision import autocast_dtype
 from liger_core.progress import Progress
 
 DEFAULT_MODEL = "default"
@@ -32,35 +33,6 @@ DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_COLUMNS = ["item_idx", "text_hash", "model", "embedding"]
 _ENCODERS: dict[tuple[str, str], object] = {}
 log = logging.getLogger("liger.embeddings")
-
-
-def native_bfloat16(device: str) -> bool:
-    """Whether ``device`` multiplies bfloat16 in hardware: AMX tiles or AVX-512 BF16 dot
-    products on x86 CPUs (1.9x float32 encode on a 2-core Zen 4 EPYC without AMX), CUDA."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    probes = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
-    return any(bool(probe and probe()) for probe in probes)
-
-
-def uses_bfloat16(precision: str, device: str) -> bool:
-    """Whether ``precision`` encodes under bfloat16 on ``device``; silent, so the driver can
-    record it without repeating the fallback line the encoding task logs."""
-    return precision == "bfloat16" or (precision != "float32" and native_bfloat16(device))
-
-
-def autocast_dtype(precision: str, device: str):
-    """The torch dtype to encode under autocast, or None for plain float32 (said once, here)."""
-    import torch
-
-    if uses_bfloat16(precision, device):
-        return torch.bfloat16
-    if precision == "float32":
-        return None
-    log.info("embedding in float32: %s has no native bfloat16 (set embedding.precision=bfloat16 to force it)", device)
-    return None
 
 
 def model_location(name: str) -> str:
@@ -131,7 +103,7 @@ def embed_frames(
 ) -> Iterator[pd.DataFrame]:
     """Map frames of (item_idx, text_hash, text) to ``item_embeddings`` rows (mapInPandas body)."""
     encoder = load_encoder(name, device, threads)
-    label, dtype = model_label(name), autocast_dtype(precision, device)
+    label, dtype = model_label(name), autocast_dtype(precision, device, "embedding.precision")
     for frame in frames:
         if frame.empty:
             continue

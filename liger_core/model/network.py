@@ -10,6 +10,7 @@ are not built, so every parameter gets a gradient (which DistributedDataParallel
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence, cast
 
@@ -121,6 +122,8 @@ class LigerModel(nn.Module):
     """
 
     offsets: Tensor  # [C] buffer: first row of each level in code_emb
+    # Autocast dtype of the Transformer blocks while ranking (``search.eval_mode``); None: as called.
+    block_dtype: torch.dtype | None = None
 
     def __init__(self, cfg: ModelConfig, code_sizes: Sequence[int], text_dim: int, n_items: int = 0) -> None:
         super().__init__()
@@ -199,16 +202,25 @@ class LigerModel(nn.Module):
             x = x + self.text(items.text[idx], idx)[:, :, None]
         x = self.dropout(self.in_norm(x)).flatten(1, 2)  # [B, W * C, d]
         mask = causal_item_mask(present, n_codes)
-        for block in self.encoder:
-            x = block(x, mask)
-        return self.enc_norm(x), (~present).repeat_interleave(n_codes, dim=1)
+        with self._blocks_precision(x):
+            for block in self.encoder:
+                x = block(x, mask)
+        return self.enc_norm(x.float()), (~present).repeat_interleave(n_codes, dim=1)
+
+    def _blocks_precision(self, x: Tensor) -> AbstractContextManager:
+        """Autocast to ``block_dtype`` around the Transformer blocks only: they hold nearly all
+        the arithmetic, while the embeddings, norms, heads, item vectors and every score stay
+        float32, so bfloat16 never quantises a ranking score. Without a ``block_dtype`` it
+        changes nothing, and a trainer's own autocast (CUDA) still applies."""
+        return nullcontext() if self.block_dtype is None else torch.autocast(x.device.type, dtype=self.block_dtype)
 
     def _query(self, state: Tensor) -> Tensor:
         return F.normalize(self.query_head(state), dim=-1)
 
     def decoder_memory(self, encoded: Encoded) -> DecoderMemory:
         """Cross-attention keys/values of every decoder layer, for ``next_code_logits``."""
-        kv = [block.cross_keys_values(encoded.memory) for block in self.decoder_blocks]
+        with self._blocks_precision(encoded.memory):
+            kv = [block.cross_keys_values(encoded.memory) for block in self.decoder_blocks]
         return DecoderMemory(kv, ~encoded.padding[:, None, None, :])
 
     def _decoder_inputs(self, prefix: Tensor) -> Tensor:
@@ -219,9 +231,10 @@ class LigerModel(nn.Module):
         return self.dropout(self.dec_in_norm(x + self.step_emb.weight[:steps]))
 
     def _decode(self, memory: DecoderMemory, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        for layer, block in enumerate(self.decoder):
-            x = block(x, mask, causal=mask is None, memory=memory, layer=layer)
-        return self.dec_norm(x)
+        with self._blocks_precision(x):
+            for layer, block in enumerate(self.decoder):
+                x = block(x, mask, causal=mask is None, memory=memory, layer=layer)
+        return self.dec_norm(x.float())
 
     def next_code_logits(self, memory: DecoderMemory, prefix: Tensor) -> Tensor:
         """Float32 logits [B * G, code_sizes[s]] of code s given ``prefix`` [B * G, s]: G
@@ -244,10 +257,11 @@ class LigerModel(nn.Module):
             x = self.code_emb(last_code + self.offsets[level - 1])[:, None]
         x = self.dropout(self.dec_in_norm(x + self.step_emb.weight[level]))
         kv = []
-        for layer, block in enumerate(self.decoder_blocks):
-            x, layer_kv = block.step(x, cache.kv[layer] if cache is not None else None, memory, layer)
-            kv.append(layer_kv)
-        return self.code_heads[level](self.dec_norm(x[:, 0])).float(), DecoderCache(kv)
+        with self._blocks_precision(x):
+            for layer, block in enumerate(self.decoder_blocks):
+                x, layer_kv = block.step(x, cache.kv[layer] if cache is not None else None, memory, layer)
+                kv.append(layer_kv)
+        return self.code_heads[level](self.dec_norm(x[:, 0].float())).float(), DecoderCache(kv)
 
     def item_vectors(self, text: Tensor, rows: Tensor | None = None) -> Tensor:
         """Unit-norm dense vectors [N, d] of items with text embeddings ``text`` [N, D] at

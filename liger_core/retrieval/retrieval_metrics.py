@@ -66,6 +66,7 @@ def evaluate_sums(
     batch_size: int = 256,
     split: str = "val",
     served: bool = False,
+    block_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Per-user metric sums (not means) by name, plus user counts ``{split}_users[_cold|_inset]``.
 
@@ -74,7 +75,8 @@ def evaluate_sums(
     and ``hybrid_K{K}`` does the same with the best K for each K of ``sweep``. As the paper
     reports it, nothing is excluded; ``served`` adds ``<method>_served`` metrics with the
     user's history excluded, as serving returns them. Sums add up across data-parallel
-    workers; ``finish`` turns them into means. Methods the mode lacks are skipped.
+    workers; ``finish`` turns them into means. Methods the mode lacks are skipped. The
+    Transformer blocks run under ``block_dtype`` autocast when one is given, as serving runs them.
     """
     device = index.items.sid.device
     all_idx = torch.arange(len(index.items.sid), device=device)
@@ -90,7 +92,7 @@ def evaluate_sums(
         0.0,
     )
     progress = Progress(f"evaluate {split}", len(examples), "user")
-    with eval_mode(model):
+    with eval_mode(model, block_dtype):
         vectors = index.item_vectors(model)
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))

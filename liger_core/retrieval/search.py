@@ -323,15 +323,17 @@ def recommend(
     beams: int = BEAMS,
     exclude_history: bool = True,
     blend: Blend = Blend(),
+    block_dtype: torch.dtype | None = None,
 ) -> Ranked:
     """Top-k per user with the mode's own method: hybrid (liger), constrained beam search
     with max(beams, k) beams (tiger, so that k items come back) or dense over the whole
     catalog (dense). ``history``: [B, H] as ``pad_histories`` makes it; ``vectors``:
-    ``index.item_vectors(model)``. Runs in eval mode whatever mode the model is in."""
+    ``index.item_vectors(model)``. Runs in eval mode whatever mode the model is in, its
+    Transformer blocks under ``block_dtype`` autocast when one is given."""
     exclude = history if exclude_history else None
     if model.dense and vectors is None:
         raise ConfigError(f"a {model.mode} model ranks with item vectors: pass index.item_vectors(model)")
-    with eval_mode(model):
+    with eval_mode(model, block_dtype):
         encoded = model.encode(history, index.items)
         if model.generative and model.dense and vectors is not None:
             generated = generative_topk(model, encoded, index.prefixes, beams, exclude)
@@ -346,11 +348,14 @@ def recommend(
 
 
 @contextmanager
-def eval_mode(model: LigerModel) -> Iterator[None]:
-    """No dropout while ranking; the caller's train/eval mode is restored afterwards."""
-    was_training = model.training
+def eval_mode(model: LigerModel, block_dtype: torch.dtype | None = None) -> Iterator[None]:
+    """No dropout while ranking, and the Transformer blocks under ``block_dtype`` autocast
+    (``recommend.precision``; None: float32); the caller's settings are restored afterwards."""
+    was_training, was_dtype = model.training, model.block_dtype
     model.eval()
+    model.block_dtype = block_dtype
     try:
         yield
     finally:
         model.train(was_training)
+        model.block_dtype = was_dtype

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from liger_core.retrieval.baselines import BASELINES, evaluate_baselines
 from liger_core.config import EvaluateConfig
@@ -23,7 +24,12 @@ TABLE_METHODS = [name + served for served in ("", "_served") for name in ("gener
 
 
 def evaluate_recommender(
-    recommender: Recommender, split: Split, cfg: EvaluateConfig, seed: int = 0, gate_beams: int = BEAMS
+    recommender: Recommender,
+    split: Split,
+    cfg: EvaluateConfig,
+    seed: int = 0,
+    gate_beams: int = BEAMS,
+    block_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Test metrics of every method and of the training-free baselines, as the paper reports
     them and (``*_served``) with history excluded as serving returns them; hybrid for every
@@ -32,7 +38,7 @@ def evaluate_recommender(
     feeds every K: generative ranks its top beams, hybrid reranks the best K of them. The
     validation pass searches ``gate_beams`` wide (the width serving uses, ``recommend.beams``),
     so the gate judges the lists the recommender would serve, not a wider search than
-    serving pays for."""
+    serving pays for; both passes run the Transformer blocks at serving's ``block_dtype``."""
     model = recommender.model.eval()
     index = RetrievalIndex.from_catalog(recommender.catalog, split.in_set)
     test, valid = split.test, split.valid
@@ -51,8 +57,9 @@ def evaluate_recommender(
         sweep=cfg.beam_sweep,
         served=True,
         blend=recommender.blend,
+        block_dtype=block_dtype,
     )
-    results.update(evaluate(model, valid, index, split="val", beams=gate_beams, blend=recommender.blend))
+    results.update(evaluate(model, valid, index, split="val", beams=gate_beams, blend=recommender.blend, block_dtype=block_dtype))
     for examples, name in ((test, "test"), (valid, "val")):
         results.update(evaluate_baselines(split, examples, history, split_name=name))
     results.update(evaluate_baselines(split, test, history, split_name="test", exclude_history=True))

@@ -24,6 +24,7 @@ from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import DataError
 from liger_core.model.network import LigerModel, TextTower
+from liger_core.precision import autocast_dtype
 from liger_core.progress import Progress
 from liger_core.retrieval.search import BEAMS, SOURCES, Blend, RetrievalIndex, recommend
 from liger_core.data.sequences import pad_histories
@@ -157,12 +158,14 @@ class Recommender:
         exclude_history: bool = True,
         batch_users: int = 64,
         device: str = "cpu",
+        block_dtype: torch.dtype | None = None,
     ) -> pd.DataFrame:
         """Top-k per history (lists of item_idx): columns row, rank (1..k), item_idx, item_id,
         score, source. Items of a history that are not in the catalog are ignored. The beam
         is ``max(beams, k)`` wide, plus the history window when history is excluded: excluded
         items may take beams, and k valid items must remain (the nightly job and the MLflow
-        model rank alike)."""
+        model rank alike). ``block_dtype``: autocast of the Transformer blocks (None: float32;
+        the nightly job passes ``recommend.precision``'s)."""
         beams = max(beams, k) + (self.model_config.max_history if exclude_history else 0)
         model, retrieval, vectors = self._serving_on(device)
         parts, progress = [], Progress("recommend", len(histories), "user")
@@ -170,7 +173,15 @@ class Recommender:
             chunk = [self._positions(h) for h in histories[start : start + batch_users]]
             history = torch.from_numpy(pad_histories(chunk, self.model_config.max_history)).to(device)
             ranked = recommend(
-                model, history, retrieval, vectors, k, beams=beams, exclude_history=exclude_history, blend=self.blend
+                model,
+                history,
+                retrieval,
+                vectors,
+                k,
+                beams=beams,
+                exclude_history=exclude_history,
+                blend=self.blend,
+                block_dtype=block_dtype,
             )
             parts.append(self._rows(ranked, start))
             progress.update(min(start + batch_users, len(histories)))
@@ -229,16 +240,21 @@ def recommend_frames(
     exclude_history: bool,
     batch_users: int,
     threads: int = 0,
+    precision: str = "float32",
 ) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top-k per user."""
+    """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top-k per user,
+    the Transformer blocks at ``precision`` (``recommend.precision``)."""
     if threads > 0:
         torch.set_num_threads(threads)
     recommender = Recommender.from_bytes(bundle)
+    block_dtype = autocast_dtype(precision, "cpu", "recommend.precision")
     for frame in frames:
         if frame.empty:
             continue
         histories = frame["items"].tolist()
-        top = recommender.recommend(histories, k, beams=beams, exclude_history=exclude_history, batch_users=batch_users)
+        top = recommender.recommend(
+            histories, k, beams=beams, exclude_history=exclude_history, batch_users=batch_users, block_dtype=block_dtype
+        )
         top["user_id"] = frame["user_id"].to_numpy()[top["row"].to_numpy()]
         top["shared_prefix"] = (
             np.concatenate(

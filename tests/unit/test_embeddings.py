@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liger_core.data.embeddings import DEFAULT_MODEL_LABEL, autocast_dtype, embed_frames, encode_texts, load_encoder
+from liger_core.data.embeddings import DEFAULT_MODEL_LABEL, embed_frames, encode_texts, load_encoder
 from liger_core.errors import ConfigError
+from liger_core.precision import autocast_dtype
 
 
 @pytest.fixture(scope="module")
@@ -44,36 +45,8 @@ def test_unknown_model_path_is_a_config_error(tmp_path):
 def test_bfloat16_vectors_stay_within_cosine_0999_of_float32(encoder):
     texts = ["red nail polish with a glossy finish", "crimson nail lacquer", "garden hose, 50 ft", "shampoo"]
     exact = encode_texts(encoder, texts, 2)
-    fast = encode_texts(encoder, texts, 2, autocast_dtype("bfloat16", "cpu"))
+    fast = encode_texts(encoder, texts, 2, autocast_dtype("bfloat16", "cpu", "embedding.precision"))
     assert fast.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     assert (exact * fast).sum(1).min() > 0.999
     assert not np.array_equal(exact, fast)  # it did run in bfloat16
-
-
-def test_auto_precision_is_float32_without_native_bfloat16_and_says_so(monkeypatch, caplog):
-    import torch
-
-    import liger_core.data.embeddings as embeddings
-
-    assert autocast_dtype("float32", "cpu") is None
-    monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: True)
-    assert autocast_dtype("auto", "cpu") is torch.bfloat16
-    monkeypatch.setattr(embeddings, "native_bfloat16", lambda device: False)
-    with caplog.at_level("INFO", logger="liger.embeddings"):
-        assert not embeddings.uses_bfloat16("auto", "cpu")
-        assert caplog.text == ""  # the driver's check for its metrics stays silent
-        assert autocast_dtype("auto", "cpu") is None
-    assert caplog.text.count("embedding in float32: cpu has no native bfloat16") == 1
-    assert embeddings.uses_bfloat16("bfloat16", "cpu") and not embeddings.uses_bfloat16("float32", "cpu")
-
-
-@pytest.mark.parametrize(("amx", "avx512_bf16", "native"), [(True, False, True), (False, True, True), (False, False, False)])
-def test_cpus_with_amx_or_avx512_bf16_count_as_native_bfloat16(monkeypatch, amx, avx512_bf16, native):
-    import torch
-
-    import liger_core.data.embeddings as embeddings
-
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    assert embeddings.native_bfloat16("cpu") is native
