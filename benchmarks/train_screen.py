@@ -6,7 +6,8 @@ learning rate, batch, width, sampled negatives, item-ID term, ...) compare at eq
 Each ``--config`` is a comma-separated list of ``section.key=value`` overrides on top of the
 profile; the first is usually the baseline. Evaluation uses ``train.beams`` beams (20) to keep
 screens short; the quality benchmark uses the paper's 100. Nothing is registered in MLflow.
-Writes benchmarks/results/train_screen_<profile>.json.
+Writes benchmarks/results/train_screen_<profile>.json, or ``train_screen_<profile>_<name>.json``
+with ``--name``, so that a new screen does not overwrite a committed one.
 
     python -m benchmarks.train_screen --ds 2026-12-02 --minutes 8 \\
         --config "" --config "train.objective=prefix"
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--config", action="append", default=[], help="comma-separated overrides")
+    parser.add_argument(
+        "--name", default="", help="result file suffix: train_screen_<profile>_<name>.json (keeps earlier screens)"
+    )
     args = parser.parse_args(argv)
     base = load_settings(args.profile)
     inputs = load_model_inputs(Warehouse(spark_session(base), base.paths.warehouse_uri), base, args.ds)
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     path = write_result(
-        f"train_screen_{base.profile}",
+        "_".join(filter(None, ["train_screen", base.profile, args.name])),
         {**machine_info(), "profile": base.profile, "ds": args.ds, "minutes": args.minutes, "results": results},
     )
     print(f"wrote {path}")
