@@ -70,7 +70,12 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             promote(version, recommender.meta["rqvae_version"])
         ranking_dtype = "float32" if block_dtype is None else str(block_dtype).removeprefix("torch.")
         tracking.log_params(
-            {"evaluated_version": version, "promoted": decision.promote, "gate_reason": decision.reason, "ranking_dtype": ranking_dtype}
+            {
+                "evaluated_version": version,
+                "promoted": decision.promote,
+                "gate_reason": decision.reason,
+                "ranking_dtype": ranking_dtype,
+            }
         )
         log.info("promotion gate for recommender v%s: %s", version, decision.reason)
         print(
