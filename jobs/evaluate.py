@@ -19,7 +19,7 @@ from liger_jobs.inputs import load_registered, log_model_inputs
 from liger_jobs.spark import spark_session
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
-from liger_core.precision import autocast_dtype
+from liger_core.precision import autocast_dtype, dtype_name
 from liger_core.retrieval.baselines import floor_metric
 from liger_core.config import Settings, ranking_metric
 from liger_core.errors import DataError
@@ -45,9 +45,8 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             n_items=inputs.catalog.n_items,
         )
         block_dtype = autocast_dtype(settings.recommend.precision, "cpu", "recommend.precision")
-        metrics = evaluate_recommender(
-            recommender, split, cfg, settings.train.seed, gate_beams=settings.recommend.beams, block_dtype=block_dtype
-        )
+        tracking.log_params({"ranking_dtype": dtype_name(block_dtype)})
+        metrics = evaluate_recommender(recommender, split, cfg, settings.train.seed, settings.recommend.beams, block_dtype)
         tracking.log_metrics(metrics)
         table, sweep = results_table(metrics), hybrid_sweep_table(metrics, cfg.beam_sweep)
         tracking.log_table(table, "evaluation/test_metrics.json")
@@ -68,15 +67,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         tag_metric(RECOMMENDER_MODEL, version, gate_metric, candidate)
         if decision.promote:
             promote(version, recommender.meta["rqvae_version"])
-        ranking_dtype = "float32" if block_dtype is None else str(block_dtype).removeprefix("torch.")
-        tracking.log_params(
-            {
-                "evaluated_version": version,
-                "promoted": decision.promote,
-                "gate_reason": decision.reason,
-                "ranking_dtype": ranking_dtype,
-            }
-        )
+        tracking.log_params({"evaluated_version": version, "promoted": decision.promote, "gate_reason": decision.reason})
         log.info("promotion gate for recommender v%s: %s", version, decision.reason)
         print(
             f"\nTest split, recommender v{version} (hybrid: best {cfg.beam_sweep[0]} of "
@@ -90,7 +81,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         "recommender_version": version,
         "promoted": decision.promote,
         "gate_reason": decision.reason,
-        "ranking_dtype": ranking_dtype,
+        "ranking_dtype": dtype_name(block_dtype),
         "table": table.to_dict(orient="records"),
         "sweep": sweep.to_dict(orient="records"),
         **{tracking.metric_key(k): v for k, v in metrics.items()},

@@ -44,19 +44,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
         threads = threads_per_task(spark, parallelism)
         window = recommender.model_config.max_history if cfg.exclude_history else 0
-        k, beams, exclude, batch, precision = cfg.k, cfg.beams, cfg.exclude_history, cfg.batch_users, cfg.precision
         users = warehouse.read("user_sequences", ds).select("user_id", "items")
         scored = users.repartition(parallelism).mapInPandas(
-            lambda frames: recommend_frames(
-                frames,
-                bundle.value,
-                k,
-                beams=beams,
-                exclude_history=exclude,
-                batch_users=batch,
-                threads=threads,
-                precision=precision,
-            ),
+            lambda frames: recommend_frames(frames, bundle.value, cfg, threads),
             OUTPUT_SCHEMA,
         )
         generated_at = datetime.now(timezone.utc).replace(microsecond=0)
@@ -69,7 +59,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
 
         generative_only = recommender.model_config.mode == "tiger"  # tiger never returns cold items
         candidates = inputs.space.item_idx[recommender.in_set] if generative_only else inputs.space.item_idx
-        expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=k)
+        expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=cfg.k)
         started = time.perf_counter()
         warehouse.write(
             table,
@@ -84,7 +74,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         stats = {
             "users": int(len(inputs.sequences)),
             "rows": int(sum(mix.values())),
-            "k": k,
+            "k": cfg.k,
             "recommender_version": version,
             "seconds": round(seconds, 1),
             "users_per_second": round(len(inputs.sequences) / seconds, 1),

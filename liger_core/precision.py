@@ -43,3 +43,8 @@ def autocast_dtype(precision: str, device: str, setting: str) -> torch.dtype | N
     if precision != "float32":
         log.info("%s: float32, %s has no native bfloat16 (set %s=bfloat16 to force it)", setting, device, setting)
     return None
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """How a run records the precision it computed in: ``float32`` for no autocast."""
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")

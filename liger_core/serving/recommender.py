@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from liger_core.data.catalog import Catalog
-from liger_core.config import ModelConfig
+from liger_core.config import ModelConfig, RecommendConfig
 from liger_core.errors import DataError
 from liger_core.model.network import LigerModel, TextTower
 from liger_core.precision import autocast_dtype
@@ -232,28 +232,25 @@ class Recommender:
 
 
 def recommend_frames(
-    frames: Iterable[pd.DataFrame],
-    bundle: dict[str, bytes],
-    k: int,
-    *,
-    beams: int,
-    exclude_history: bool,
-    batch_users: int,
-    threads: int = 0,
-    precision: str = "float32",
+    frames: Iterable[pd.DataFrame], bundle: dict[str, bytes], cfg: RecommendConfig, threads: int = 0
 ) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top-k per user,
-    the Transformer blocks at ``precision`` (``recommend.precision``)."""
+    """mapInPandas body: (user_id, items) rows -> RECOMMENDATION_COLUMNS rows, top ``cfg.k``
+    per user, ranked as ``cfg`` (the stage's ``recommend`` settings) says, precision included."""
     if threads > 0:
         torch.set_num_threads(threads)
     recommender = Recommender.from_bytes(bundle)
-    block_dtype = autocast_dtype(precision, "cpu", "recommend.precision")
+    block_dtype = autocast_dtype(cfg.precision, "cpu", "recommend.precision")
     for frame in frames:
         if frame.empty:
             continue
         histories = frame["items"].tolist()
         top = recommender.recommend(
-            histories, k, beams=beams, exclude_history=exclude_history, batch_users=batch_users, block_dtype=block_dtype
+            histories,
+            cfg.k,
+            beams=cfg.beams,
+            exclude_history=cfg.exclude_history,
+            batch_users=cfg.batch_users,
+            block_dtype=block_dtype,
         )
         top["user_id"] = frame["user_id"].to_numpy()[top["row"].to_numpy()]
         top["shared_prefix"] = (

@@ -5,7 +5,7 @@
   DuckDB, PostgreSQL, matplotlib), in the library and in the jobs alike;
 - the layers import downward only: data < ids < model < retrieval < training < serving <
   platform, and the foundation modules at the top of the package (config, errors, secrets,
-  progress) import no layer;
+  progress, precision) import no layer;
 - a pickled reference to the pre-split pyfunc module still resolves.
 """
 
@@ -88,7 +88,7 @@ def test_every_layer_exists_as_a_package() -> None:
     for layer in LAYERS:
         assert (ROOT / "liger_core" / layer / "__init__.py").is_file(), layer
     flat = {p.stem for p in (ROOT / "liger_core").glob("*.py")} - {"__init__"}
-    assert flat == {"config", "errors", "secrets", "progress", "pyfunc_models"}
+    assert flat == {"config", "errors", "secrets", "progress", "precision", "pyfunc_models"}
 
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
