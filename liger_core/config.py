@@ -155,7 +155,7 @@ class EmbeddingConfig(_Section):
     batch_size: int = Field(64, ge=1)
     partitions: int = Field(0, ge=0)  # 0: one per Spark core
     device: str = "cpu"
-    # auto: bfloat16 autocast where the hardware has it natively (AMX, CUDA), else float32
+    # auto: bfloat16 autocast where the hardware has it natively (AMX or AVX-512 BF16 CPUs, CUDA), else float32
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
