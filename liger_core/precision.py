@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 log = logging.getLogger("liger.precision")
 
 
