@@ -37,14 +37,14 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         events = events[["user_id", "item_id", "item_idx", "ts", "event_seq"]]
 
         ts = events["ts"]
-        events_table = spark.createDataFrame(events)  # validated in Spark, the large table
+        # Both tables are already pandas in the driver (the parser reads them there), so GX
+        # checks them there: the interactions suite takes 3 s in pandas and 25 s as a Spark
+        # frame on Beauty, where ``isin`` over 12,101 item ids builds one literal per id.
         validate_frame("items", items, items_suite(), settings.paths.state_dir)
-        validate_frame(
-            "interactions", events_table, interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir
-        )
+        validate_frame("interactions", events, interactions_suite(items["item_id"], ts.min(), ts.max()), settings.paths.state_dir)
 
         warehouse.write(spark.createDataFrame(items), "items", ds)
-        warehouse.write(events_table, "interactions", ds)
+        warehouse.write(spark.createDataFrame(events), "interactions", ds)
         for table, rejected in result.quarantine.items():
             rejected = rejected.assign(source_file=raw.files.get(table, ""))
             warehouse.write(spark.createDataFrame(rejected, schema=_QUARANTINE_SCHEMA), f"quarantine/{table}", ds)
