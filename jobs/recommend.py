@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from typing import Iterable
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -110,11 +111,19 @@ def recommendation_summary(table: DataFrame, expected_rows: DataFrame) -> DataFr
     return per_user.join(expected_rows, "user_id", "left")
 
 
-def _validate(staged: DataFrame, item_ids, expected: pd.Series, gx_project: str) -> None:
+def with_unknown_items(rows: DataFrame, item_ids: Iterable[str]) -> DataFrame:
+    """``rows`` + ``unknown_item_id``: the row's item_id where the catalog ``item_ids``
+    lacks it, else null (a broadcast join, for ``recommendations_suite``)."""
+    catalog = rows.sparkSession.createDataFrame(pd.DataFrame({"catalog_item_id": pd.unique(pd.Series(item_ids, dtype=str))}))
+    joined = rows.join(F.broadcast(catalog), rows["item_id"] == catalog["catalog_item_id"], "left")
+    return joined.select(*rows.columns, F.when(F.col("catalog_item_id").isNull(), F.col("item_id")).alias("unknown_item_id"))
+
+
+def _validate(staged: DataFrame, item_ids: Iterable[str], expected: pd.Series, gx_project: str) -> None:
     """Both suites on the staged table where it lies, then every user with candidates left
     must have rows."""
     rows = staged.select("user_id", "rank", "item_id", "score", "source", "model_version")
-    validate_frame("recommendations", rows, recommendations_suite(item_ids, SOURCES), gx_project)
+    validate_frame("recommendations", with_unknown_items(rows, item_ids), recommendations_suite(SOURCES), gx_project)
     expected_rows = staged.sparkSession.createDataFrame(
         pd.DataFrame({"user_id": expected.index.astype(str), "expected_rows": expected.to_numpy().astype("int64")})
     )

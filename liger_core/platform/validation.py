@@ -124,14 +124,18 @@ def user_sequences_suite() -> list[gxe.Expectation]:
     ]
 
 
-def recommendations_suite(item_ids: Iterable[str], sources: Sequence[str]) -> list[gxe.Expectation]:
-    """Row checks; ``recommendation_user_suite`` checks the per-user summary."""
+def recommendations_suite(sources: Sequence[str]) -> list[gxe.Expectation]:
+    """Row checks; ``recommendation_user_suite`` checks the per-user summary. Catalog
+    membership is checked on ``unknown_item_id`` (the row's item_id where the catalog lacks
+    it, else null), which the caller derives by a join: as a GX value set, a catalog of
+    12,101 ids becomes 12,101 literals in each Spark plan, 11 of the suite's 17 s on
+    Beauty's 447,260 rows."""
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "rank"]),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"]),
-        gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=sorted(set(item_ids))),
+        gxe.ExpectColumnValuesToBeNull(column="unknown_item_id"),
         gxe.ExpectColumnValuesToBeInSet(column="source", value_set=list(sources)),
         gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="score"),

@@ -74,11 +74,12 @@ def test_recommendation_suites_pass_a_good_table_and_name_every_broken_rule(spar
 def test_recommendation_rows_outside_the_catalog_or_twice_per_user_fail(spark):
     twice = GOOD + [("u2", 2, "B", 0.6, "generative"), ("u2", 3, "Z", 0.5, "generative")]
     with pytest.raises(ValidationFailed) as err:
-        validate_frame("recommendations", recommendations(spark, twice), recommendations_suite(["A", "B"], ["generative"]))
+        rows = recommend.with_unknown_items(recommendations(spark, twice), ["A", "B"])
+        validate_frame("recommendations", rows, recommendations_suite(["generative"]))
     report = str(err.value)
     assert "validation of 'recommendations' failed (5 rows)" in report
     assert "expect_compound_columns_to_be_unique {'column_list': ['user_id', 'item_id']" in report
-    assert "expect_column_values_to_be_in_set {'column': 'item_id'" in report and "'Z'" in report
+    assert "expect_column_values_to_be_null {'column': 'unknown_item_id'}: 1 unexpected, e.g. ['Z']" in report
     assert "expect_column_values_to_be_in_set {'column': 'source'" in report and "cold_start" in report
 
 
