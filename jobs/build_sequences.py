@@ -70,7 +70,9 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         sequences = user_sequences(events)
 
         def validate(staged: DataFrame) -> None:
-            validate_frame("user_sequences", sequence_summary(staged, known), user_sequences_suite(), settings.paths.state_dir)
+            # Six scalars per user reach the driver (as the lengths below do), never the lists.
+            summary = sequence_summary(staged, known).toPandas()
+            validate_frame("user_sequences", summary, user_sequences_suite(), settings.paths.state_dir)
 
         warehouse.write(sequences, "user_sequences", ds, validate=validate)
         lengths = warehouse.read("user_sequences", ds).select(F.size("items").alias("n")).toPandas()["n"]

