@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,13 +14,17 @@ from liger_core.config import EvaluateConfig
 from liger_core.retrieval.metrics import metric_name
 from liger_core.serving.recommender import Recommender
 from liger_core.retrieval.search import BEAMS, RetrievalIndex
-from liger_core.retrieval.retrieval_metrics import evaluate
-from liger_core.data.sequences import Split
+from liger_core.retrieval.retrieval_metrics import evaluate_sums, finish
+from liger_core.data.sequences import Examples, Split
 
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}
 TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
 # Model methods, then the baselines; each as published (nothing excluded) and as served.
 TABLE_METHODS = [name + served for served in ("", "_served") for name in ("generative", "dense", "hybrid", *BASELINES)]
+
+
+# (examples, **evaluate_sums options) -> metric sums, wherever they are computed.
+SumsRunner = Callable[..., dict[str, float]]
 
 
 def evaluate_recommender(
@@ -30,6 +34,7 @@ def evaluate_recommender(
     seed: int = 0,
     gate_beams: int = BEAMS,
     block_dtype: torch.dtype | None = None,
+    sums: SumsRunner | None = None,
 ) -> dict[str, float]:
     """Test metrics of every method and of the training-free baselines, as the paper reports
     them and (``*_served``) with history excluded as serving returns them; hybrid for every
@@ -38,32 +43,50 @@ def evaluate_recommender(
     feeds every K: generative ranks its top beams, hybrid reranks the best K of them. The
     validation pass searches ``gate_beams`` wide (the width serving uses, ``recommend.beams``),
     so the gate judges the lists the recommender would serve, not a wider search than
-    serving pays for; both passes run the Transformer blocks at serving's ``block_dtype``."""
+    serving pays for; both passes run the Transformer blocks at serving's ``block_dtype``.
+    ``sums`` computes a pass's ``evaluate_sums`` (default: in this process; the evaluate
+    job shards it over Spark tasks with ``evaluation_frames``)."""
     model = recommender.model.eval()
     index = RetrievalIndex.from_catalog(recommender.catalog, split.in_set)
+    run = sums or (lambda examples, **options: evaluate_sums(model, examples, index, **options))
     test, valid = split.test, split.valid
     if cfg.users and len(test) > cfg.users:
         rows = np.sort(np.random.default_rng(seed).choice(len(test), cfg.users, replace=False))
         test = test.subset(rows)
     width = max(cfg.beam_width, *cfg.beam_sweep)
     history = recommender.model_config.max_history
-    results = evaluate(
-        model,
-        test,
-        index,
-        split="test",
-        beams=width,
-        candidates=cfg.beam_sweep[0],
-        sweep=cfg.beam_sweep,
-        served=True,
-        blend=recommender.blend,
-        block_dtype=block_dtype,
-    )
-    results.update(evaluate(model, valid, index, split="val", beams=gate_beams, blend=recommender.blend, block_dtype=block_dtype))
+    common = {"blend": recommender.blend, "block_dtype": block_dtype}
+    test_sums = run(test, split="test", beams=width, candidates=cfg.beam_sweep[0], sweep=cfg.beam_sweep, served=True, **common)
+    results = finish(test_sums, "test")
+    results.update(finish(run(valid, split="val", beams=gate_beams, **common), "val"))
     for examples, name in ((test, "test"), (valid, "val")):
         results.update(evaluate_baselines(split, examples, history, split_name=name))
     results.update(evaluate_baselines(split, test, history, split_name="test", exclude_history=True))
     return results
+
+
+def evaluation_frames(
+    shards: Iterable[pd.DataFrame],
+    bundle: dict[str, bytes],
+    examples: Examples,
+    in_set: np.ndarray,
+    parts: int,
+    threads: int,
+    options: dict[str, Any],
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: for each ``shard`` number s in the frames, ``evaluate_sums`` over
+    every ``parts``-th example from s, as (name, value) rows. Users are scored
+    independently and sums add up, so the shards' sums total one process's."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    recommender = Recommender.from_bytes(bundle)
+    model = recommender.model.eval()
+    index = RetrievalIndex.from_catalog(recommender.catalog, in_set)
+    for frame in shards:
+        for shard in frame["shard"]:
+            rows = np.arange(int(shard), len(examples), parts)
+            sums = evaluate_sums(model, examples.subset(rows), index, **options)
+            yield pd.DataFrame({"name": list(sums), "value": list(sums.values())})
 
 
 def results_table(metrics: dict[str, float]) -> pd.DataFrame:

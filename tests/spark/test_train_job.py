@@ -5,8 +5,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from liger_jobs import build_sequences, embed_items, evaluate, ingest, recommend, semantic_ids, train
+from liger_jobs.inputs import load_registered
 from liger_jobs.warehouse import Warehouse
+from liger_core.data.sequences import build_split
+from liger_core.data.training_data import sequences_in_space
 from liger_core.errors import ConfigError
+from liger_core.serving.evaluation import evaluate_recommender
 from liger_core.platform.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
 from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings, write_tsv
 
@@ -86,6 +90,26 @@ def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, pre
     assert refused["recommender_version"] == second["recommender_version"] != first["recommender_version"]
     assert not refused["promoted"] and "kept the champion" in refused["gate_reason"]
     assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
+
+
+def test_evaluation_sharded_over_spark_tasks_equals_one_process(spark, prepared):
+    trained = train.run(prepared, DS, spark)
+    recommender, _, inputs = load_registered(
+        Warehouse(spark, prepared.paths.warehouse_uri), prepared, DS, trained["recommender_version"]
+    )
+    split = build_split(
+        sequences_in_space(inputs.sequences["items"], inputs.space),
+        recommender.model_config.max_history,
+        n_items=inputs.catalog.n_items,
+    )
+    assert spark.sparkContext.defaultParallelism == 2 and len(split.test) > 2  # two shards, both with users
+    here = evaluate_recommender(recommender, split, prepared.evaluate, gate_beams=4)
+    sharded = evaluate_recommender(
+        recommender, split, prepared.evaluate, gate_beams=4, sums=evaluate.sharded_sums(spark, recommender, split.in_set)
+    )
+    assert sharded.keys() == here.keys()
+    assert sharded == pytest.approx(here, abs=1e-12)
+    assert here["test_users"] == len(split.test) and 0 < here["test_hybrid_recall@10"]
 
 
 def test_nightly_recommendations_include_items_added_after_training(spark, prepared, tiny_source):
