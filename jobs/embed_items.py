@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Sequence
+
+import pandas as pd
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,7 +23,7 @@ from liger_core.platform import tracking
 from liger_core.config import Settings
 from liger_core.data.embeddings import embed_frames, load_encoder, model_label
 from liger_core.precision import uses_bfloat16
-from liger_core.platform.validation import item_embeddings_suite, validate_frame
+from liger_core.platform.validation import item_embeddings_suite, validate_frame, with_unknown
 
 log = logging.getLogger("liger.embed")
 EMBEDDING_SCHEMA = "item_idx long, text_hash string, model string, embedding array<float>"
@@ -85,11 +88,16 @@ def embedding_summary(embeddings: DataFrame) -> DataFrame:
     )
 
 
+def checked_summary(staged: DataFrame, item_idx: Sequence[int]) -> pd.DataFrame:
+    """``embedding_summary`` in the driver (five scalars per item, never the vectors: at that
+    size pandas GX is faster) with the rows whose item is not in ``item_idx`` flagged."""
+    return with_unknown(embedding_summary(staged).toPandas(), "item_idx", item_idx)
+
+
 def _validate(staged: DataFrame, items: DataFrame, dim: int, gx_project: str) -> None:
     item_idx = [row.item_idx for row in items.select("item_idx").collect()]
-    # Five scalars per item reach the driver, never the vectors; at that size pandas GX is faster.
-    summary = embedding_summary(staged).toPandas()
-    validate_frame("item_embeddings", summary, item_embeddings_suite(item_idx, dim), gx_project)
+    suite = item_embeddings_suite(len(set(item_idx)), dim)
+    validate_frame("item_embeddings", checked_summary(staged, item_idx), suite, gx_project)
 
 
 def main(argv: list[str] | None = None) -> int:

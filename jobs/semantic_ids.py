@@ -32,7 +32,7 @@ from liger_core.platform.plots import rqvae_figures
 from liger_core.ids.rqvae import RQVAE, quality_metrics, train_rqvae
 from liger_core.ids.rqvae_io import encode_frames, rqvae_to_bytes
 from liger_core.ids.semantic_ids import assign_semantic_ids, codes_for_catalog, first_assigned
-from liger_core.platform.validation import semantic_id_summary, semantic_ids_suite, validate_frame
+from liger_core.platform.validation import semantic_id_summary, semantic_ids_suite, validate_frame, with_unknown
 
 log = logging.getLogger("liger.semantic_ids")
 CODES_SCHEMA = "item_idx long, codes array<int>"
@@ -118,9 +118,9 @@ def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, ver
         version=version,
         validate=lambda staged: validate_frame(
             "semantic_ids",
-            semantic_id_summary(staged.toPandas()),
+            with_unknown(semantic_id_summary(staged.toPandas()), "item_idx", current),
             semantic_ids_suite(
-                current, settings.rqvae.levels, settings.rqvae.codebook_size, settings.semantic_ids.max_collisions
+                len(set(current)), settings.rqvae.levels, settings.rqvae.codebook_size, settings.semantic_ids.max_collisions
             ),
             settings.paths.state_dir,
         ),

@@ -3,9 +3,11 @@
 A stage validates what it is about to commit; a failed suite raises ``ValidationFailed``
 with one line per broken expectation, and the stage commits nothing. Each boundary is a GX
 ValidationDefinition run by its own Checkpoint, in a file-backed project under the state
-folder, so results are stored and the Data Docs pages can be opened after a run. Large
-tables are handed over as Spark DataFrames and checked where they lie, through GX's Spark
-data source; this module never imports Spark itself (DESIGN §3).
+folder, so results are stored and the Data Docs pages can be opened after a run. The
+recommendations rows, too many for the driver, are handed over as a Spark DataFrame and
+checked where they lie, through GX's Spark data source; tables the driver already holds and
+summaries of a few scalars per item or user are checked in pandas, where GX is several times
+faster. This module never imports Spark itself (DESIGN §3).
 """
 
 from __future__ import annotations
@@ -48,12 +50,22 @@ def items_suite() -> list[gxe.Expectation]:
     ]
 
 
-def interactions_suite(item_ids: Iterable[str], min_ts: pd.Timestamp, max_ts: pd.Timestamp) -> list[gxe.Expectation]:
+def with_unknown(frame: pd.DataFrame, column: str, known: Iterable) -> pd.DataFrame:
+    """``frame`` + ``unknown_<column>``: the value where ``known`` lacks it, else null, which
+    the suites expect to be null. A catalog as a GX value set is slow: GX copies an
+    expectation's configuration, value set included, about a thousand times per suite run
+    (2.5 s against 0.5 s for a summary of Beauty's 12,101 items)."""
+    values = frame[column]
+    return frame.assign(**{f"unknown_{column}": values.astype(object).where(~values.isin(list(known)))})
+
+
+def interactions_suite(min_ts: pd.Timestamp, max_ts: pd.Timestamp) -> list[gxe.Expectation]:
+    """Checked on ``with_unknown(events, "item_id", items' ids)``."""
     return [
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToNotBeNull(column="user_id"),
         gxe.ExpectColumnValuesToNotBeNull(column="item_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=sorted(set(item_ids))),
+        gxe.ExpectColumnValuesToBeNull(column="unknown_item_id"),
         gxe.ExpectColumnValuesToNotBeNull(column="ts"),
         gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=min_ts, max_value=max_ts),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id", "ts"]),
@@ -61,14 +73,14 @@ def interactions_suite(item_ids: Iterable[str], min_ts: pd.Timestamp, max_ts: pd
     ]
 
 
-def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expectation]:
-    """One row per item; checks run on a per-item summary (item_idx, text_hash, embedding_dim,
-    embedding_norm, embedding_finite), not on the raw vectors."""
-    known = sorted(set(item_idx))
+def item_embeddings_suite(n_items: int, dim: int) -> list[gxe.Expectation]:
+    """One row per item of a catalog of ``n_items``; checks run on a per-item summary
+    (item_idx, unknown_item_idx, text_hash, embedding_dim, embedding_norm, embedding_finite),
+    not on the raw vectors."""
     return [
-        gxe.ExpectTableRowCountToEqual(value=len(known)),
+        gxe.ExpectTableRowCountToEqual(value=n_items),
         *_not_null_unique("item_idx"),
-        gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
+        gxe.ExpectColumnValuesToBeNull(column="unknown_item_idx"),
         gxe.ExpectColumnValuesToBeBetween(column="embedding_dim", min_value=dim, max_value=dim),
         gxe.ExpectColumnValuesToBeInSet(column="embedding_finite", value_set=[True]),
         gxe.ExpectColumnValuesToBeBetween(
@@ -78,14 +90,14 @@ def item_embeddings_suite(item_idx: Iterable[int], dim: int) -> list[gxe.Expecta
     ]
 
 
-def semantic_ids_suite(item_idx: Iterable[int], levels: int, codebook_size: int, max_collisions: int) -> list[gxe.Expectation]:
-    """Every item exactly one ID of ``levels`` RQ-VAE codes + a collision code, each within its
-    own vocabulary, and no two items the same ID (checked on ``semantic_id_summary``)."""
-    known = sorted(set(item_idx))
+def semantic_ids_suite(n_items: int, levels: int, codebook_size: int, max_collisions: int) -> list[gxe.Expectation]:
+    """Every item of a catalog of ``n_items`` exactly one ID of ``levels`` RQ-VAE codes + a
+    collision code, each within its own vocabulary, and no two items the same ID (checked on
+    ``semantic_id_summary`` with ``unknown_item_idx``)."""
     return [
-        gxe.ExpectTableRowCountToEqual(value=len(known)),
+        gxe.ExpectTableRowCountToEqual(value=n_items),
         *_not_null_unique("item_idx", "sid"),
-        gxe.ExpectColumnValuesToBeInSet(column="item_idx", value_set=known),
+        gxe.ExpectColumnValuesToBeNull(column="unknown_item_idx"),
         gxe.ExpectColumnValuesToBeBetween(column="n_codes", min_value=levels + 1, max_value=levels + 1),
         gxe.ExpectColumnValuesToBeBetween(column="min_code", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(column="max_level_code", max_value=codebook_size - 1),

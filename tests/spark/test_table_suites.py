@@ -1,5 +1,6 @@
-"""The item_embeddings, user_sequences and recommendations suites fail where they should, on Spark frames
-validated where they lie (GX's Spark data source), and a failed suite commits nothing."""
+"""The item_embeddings, user_sequences and recommendations suites fail where they should, on the frames
+the jobs hand GX (Spark rows validated where they lie, per-item and per-user summaries in pandas), and a
+failed suite commits nothing."""
 
 from datetime import datetime
 
@@ -103,8 +104,8 @@ def embeddings(spark, vectors):
 def test_embedding_summary_checks_dimension_norm_and_finiteness(spark):
     unit = np.ones(4) / 2
     assert validate_frame(
-        "item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit, unit])), item_embeddings_suite([0, 1], 4)
-    ) == len(item_embeddings_suite([0, 1], 4))
+        "item_embeddings", embed_items.checked_summary(embeddings(spark, [unit, unit]), [0, 1]), item_embeddings_suite(2, 4)
+    ) == len(item_embeddings_suite(2, 4))
     cases = [
         ("embedding_dim", [unit, np.ones(3) / np.sqrt(3)]),
         ("embedding_norm", [unit, unit * 2]),
@@ -114,7 +115,7 @@ def test_embedding_summary_checks_dimension_norm_and_finiteness(spark):
     for column, vectors in cases:
         with pytest.raises(ValidationFailed, match=column):
             validate_frame(
-                "item_embeddings", embed_items.embedding_summary(embeddings(spark, vectors)), item_embeddings_suite([0, 1], 4)
+                "item_embeddings", embed_items.checked_summary(embeddings(spark, vectors), [0, 1]), item_embeddings_suite(2, 4)
             )
 
 
@@ -122,5 +123,5 @@ def test_every_item_needs_exactly_one_embedding(spark):
     unit = np.ones(4) / 2
     with pytest.raises(ValidationFailed, match="expect_table_row_count_to_equal"):
         validate_frame(
-            "item_embeddings", embed_items.embedding_summary(embeddings(spark, [unit])), item_embeddings_suite([0, 1], 4)
+            "item_embeddings", embed_items.checked_summary(embeddings(spark, [unit]), [0, 1]), item_embeddings_suite(2, 4)
         )

@@ -12,6 +12,7 @@ from liger_core.platform.validation import (
     semantic_id_summary,
     semantic_ids_suite,
     validate_frame,
+    with_unknown,
 )
 
 T0, T1 = pd.Timestamp("2010-01-01", tz="UTC"), pd.Timestamp("2015-01-01", tz="UTC")
@@ -39,7 +40,7 @@ def events_frame(**overrides):
 
 def test_good_tables_pass():
     assert validate_frame("items", items_frame(), items_suite()) == len(items_suite())
-    validate_frame("interactions", events_frame(), interactions_suite(["A", "B"], T0, T1))
+    validate_frame("interactions", with_unknown(events_frame(), "item_id", ["A", "B"]), interactions_suite(T0, T1))
 
 
 def test_duplicate_key_fails_with_readable_report():
@@ -53,18 +54,19 @@ def test_duplicate_key_fails_with_readable_report():
 def test_referential_integrity_and_timestamp_range():
     bad = events_frame(item_id=["A", "Z"], ts=[pd.Timestamp("2012-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")])
     with pytest.raises(ValidationFailed) as err:
-        validate_frame("interactions", bad, interactions_suite(["A", "B"], T0, T1))
-    assert "expect_column_values_to_be_in_set {'column': 'item_id'}: 1 unexpected, e.g. ['Z']" in str(err.value)
+        validate_frame("interactions", with_unknown(bad, "item_id", ["A", "B"]), interactions_suite(T0, T1))
+    assert "expect_column_values_to_be_null {'column': 'unknown_item_id'}: 1 unexpected, e.g. ['Z']" in str(err.value)
     assert "expect_column_values_to_be_between {'column': 'ts'" in str(err.value)
 
 
 def semantic_ids(*codes):
-    return semantic_id_summary(pd.DataFrame({"item_idx": range(len(codes)), "codes": list(codes), "rqvae_version": "1"}))
+    summary = semantic_id_summary(pd.DataFrame({"item_idx": range(len(codes)), "codes": list(codes), "rqvae_version": "1"}))
+    return with_unknown(summary, "item_idx", [0, 1])
 
 
 def test_semantic_id_codes_are_bounded_per_position():
     # 2 RQ-VAE levels of 16 codes + a collision code below 64.
-    suite = semantic_ids_suite([0, 1], levels=2, codebook_size=16, max_collisions=64)
+    suite = semantic_ids_suite(2, levels=2, codebook_size=16, max_collisions=64)
     validate_frame("semantic_ids", semantic_ids([15, 3, 0], [15, 3, 40]), suite)
     with pytest.raises(ValidationFailed) as err:  # a level code of 40 is out of a 16-code book
         validate_frame("semantic_ids", semantic_ids([40, 3, 0], [15, 3, 1]), suite)
@@ -75,6 +77,14 @@ def test_semantic_id_codes_are_bounded_per_position():
     with pytest.raises(ValidationFailed) as err:  # two items, one ID
         validate_frame("semantic_ids", semantic_ids([1, 3, 0], [1, 3, 0]), suite)
     assert "expect_column_values_to_be_unique {'column': 'sid'}" in str(err.value)
+
+
+def test_an_id_for_an_item_outside_the_catalog_fails_naming_it():
+    summary = semantic_id_summary(pd.DataFrame({"item_idx": [0, 7], "codes": [[1, 3, 0], [2, 3, 0]], "rqvae_version": "1"}))
+    suite = semantic_ids_suite(2, levels=2, codebook_size=16, max_collisions=64)
+    with pytest.raises(ValidationFailed) as err:
+        validate_frame("semantic_ids", with_unknown(summary, "item_idx", [0, 1]), suite)
+    assert "expect_column_values_to_be_null {'column': 'unknown_item_idx'}: 1 unexpected, e.g. [7]" in str(err.value)
 
 
 def test_a_stored_project_keeps_every_result_and_updates_data_docs(tmp_path):
