@@ -24,6 +24,7 @@ from liger_core.config import Settings, ranking_metric
 from liger_core.model.network import LigerModel
 from liger_core.platform.model_registry import register_recommender
 from liger_core.platform.plots import training_curve_figure
+from liger_core.precision import autocast_dtype
 from liger_core.serving.recommender import Recommender
 from liger_core.retrieval.search import Blend, RetrievalIndex
 from liger_core.data.sequences import Split, build_split
@@ -97,7 +98,9 @@ def _curve(history: list[dict], settings: Settings) -> list[dict]:
 
 
 def _calibrate(settings: Settings, model: LigerModel, split: Split, index: RetrievalIndex) -> tuple[Blend, dict]:
-    """The hybrid blend chosen on validation, and its validation metrics as stage stats."""
+    """The hybrid blend chosen on validation, ranked at serving's precision, and its
+    validation metrics as stage stats."""
+    device = index.items.sid.device.type
     blend, measured = choose_blend(
         model.eval(),
         split.valid,
@@ -105,6 +108,7 @@ def _calibrate(settings: Settings, model: LigerModel, split: Split, index: Retri
         beams=settings.train.beams,
         cold_candidates=settings.train.cold_candidates,
         cold_weight=settings.train.cold_weight,
+        block_dtype=autocast_dtype(settings.recommend.precision, device, "recommend.precision"),
     )
     chosen = {f"blend_val_{key}": value for key, value in measured.blends[blend].finite().items()} if measured.blends else {}
     heads = {

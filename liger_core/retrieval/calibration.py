@@ -153,27 +153,42 @@ def choose_blend(
     cold_candidates: int,
     cold_weight: float | None,
     batch_size: int = 256,
+    block_dtype: torch.dtype | None = None,
 ) -> tuple[Blend, Calibration]:
     """(best blend, validation quality per blend and per head) over every user of ``valid``
     (see ``pick_blend``); without a hybrid model it is the paper's. The heads' in-set floor is
     measured and reported, not enforced: on a catalog where cold items are all a user has not
     seen (a five-item shop in tests/spark/test_second_catalog.py), enforcing it switched cold
-    items off and served nobody anything."""
+    items off and served nobody anything. ``block_dtype``: the precision serving ranks at
+    (``recommend.precision``), so the blend is chosen on the lists serving would build."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), Calibration({}, {})
     measured = measure_blends(
-        model, valid, index, blend_grid(beams, cold_candidates, len(index.cold) > 0), beams=beams, batch_size=batch_size
+        model,
+        valid,
+        index,
+        blend_grid(beams, cold_candidates, len(index.cold) > 0),
+        beams=beams,
+        batch_size=batch_size,
+        block_dtype=block_dtype,
     )
     return pick_blend(measured.blends, cold_weight), measured
 
 
 @torch.no_grad()
 def measure_blends(
-    model: LigerModel, examples: Examples, index: RetrievalIndex, blends: list[Blend], *, beams: int, batch_size: int = 256
+    model: LigerModel,
+    examples: Examples,
+    index: RetrievalIndex,
+    blends: list[Blend],
+    *,
+    beams: int,
+    batch_size: int = 256,
+    block_dtype: torch.dtype | None = None,
 ) -> Calibration:
     """Hybrid quality of every blend on ``examples``, and of each head alone, from one beam
     search and one side pool per batch of users (the widest the blends ask for, which each
-    blend slices)."""
+    blend slices), the Transformer blocks under ``block_dtype`` autocast when one is given."""
     vectors = all_item_vectors(model, index.items.text)  # a hybrid model: it has a dense head
     device = index.items.sid.device
     all_items = torch.arange(len(vectors), device=device)
@@ -184,7 +199,7 @@ def measure_blends(
     ranked_by = [str(at) for at in range(len(blends))] + list(HEADS)
     sums: dict[str, float] = {}
     cold_slots, slots = np.zeros(len(ranked_by)), np.zeros(len(ranked_by))
-    with eval_mode(model):
+    with eval_mode(model, block_dtype):
         for start in range(0, len(examples), batch_size):
             rows = np.arange(start, min(start + batch_size, len(examples)))
             history, targets = examples.batch(rows, model.max_history)

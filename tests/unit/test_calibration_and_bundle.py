@@ -61,6 +61,23 @@ def test_blend_is_the_validation_best_and_cold_items_can_be_switched_off(trained
     assert qualities[Blend(max(COLD_OFFSETS), cold_candidates=64)].cold_share > 0
 
 
+def test_calibration_ranks_at_the_precision_it_is_given_as_evaluation_does(trained):
+    """The train stage calibrates at serving's precision (recommend.precision): the blocks
+    run under that autocast, and each blend scores what evaluation at it reports."""
+    catalog, split, model = trained
+    index = RetrievalIndex.from_catalog(catalog, split.in_set)
+    blend = Blend(0.05, 0.01, 8, 1)
+    block_outputs = []  # of a linear layer inside the first encoder block
+    hook = model.encoder[0].attn.q.register_forward_hook(lambda module, inputs, output: block_outputs.append(output.dtype))
+    try:
+        measured = measure_blends(model, split.test, index, [blend], beams=8, block_dtype=torch.bfloat16)
+    finally:
+        hook.remove()
+    assert set(block_outputs) == {torch.bfloat16} and model.block_dtype is None
+    reported = evaluate(model, split.test, index, split="test", blend=blend, beams=8, ks=(10,), block_dtype=torch.bfloat16)
+    assert measured.blends[blend].ndcg == pytest.approx(reported["test_hybrid_ndcg@10"])
+
+
 def test_calibration_scores_what_evaluation_measures(trained):
     """A blend's calibration quality is the hybrid metric evaluation reports with that blend."""
     catalog, split, model = trained
