@@ -118,7 +118,7 @@ def _calibrate(settings: Settings, model: LigerModel, split: Split, index: Retri
         if key.endswith("_inset")
     }
     log.info(
-        "hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s; the heads alone, its in-set floor: %s)",
+        "hybrid blend %s chosen on validation out of %d (its hybrid@10 there: %s; the heads alone: %s)",
         blend._asdict(),
         len(measured.blends),
         chosen,

@@ -22,13 +22,12 @@ never hit on validation, the cold term is 0 for every blend and the in-set term 
 decides, so a cold slot that costs an in-set hit loses. ``-inf`` (no cold items at all) and
 the paper's hybrid (weight 0, no dense candidates, offset 0) are valid outcomes.
 
-``pick_blend`` can hold the weight to a floor (``choose_blend`` measures it but does not apply
-it yet, see there): the hybrid's in-set
-NDCG@10 and Recall@10 on validation may not fall below those of either of the model's own
-heads (the beam's order, or the dense head's cosine over the whole catalog), measured on
-the same users in the same pass. A hybrid that recommends in-set items worse than one of
-its heads would serve worse lists than that head alone for nearly every user; the cold
-slots it gives must fit in what the hybrid gains over its heads.
+Calibration also measures each of the model's own heads alone on the same users in the same
+pass (the beam's order, and the dense head's cosine over the whole catalog); the train stage
+logs them beside the chosen blend, so a run shows whether the hybrid ranks in-set items at
+least as well as either head. They are not a constraint on the pick: on a catalog where cold
+items are all a user has not seen, holding the hybrid to them switched cold items off and
+served nobody anything.
 """
 
 from __future__ import annotations
@@ -93,35 +92,19 @@ def blend_objective(quality: BlendQuality, cold_weight: float | None) -> float:
 
 class Calibration(NamedTuple):
     """Validation quality of every blend scored, and of each of the model's heads alone
-    (``HEADS``) on the same users, which set the hybrid's in-set floor."""
+    (``HEADS``) on the same users, logged beside the chosen blend."""
 
     blends: dict[Blend, BlendQuality]
     heads: dict[str, BlendQuality]
 
 
-def in_set_floor(heads: dict[str, BlendQuality]) -> tuple[float, float]:
-    """(NDCG@10, Recall@10) in-set of the better head on each; (-inf, -inf) without heads."""
-    if not heads:
-        return -math.inf, -math.inf
-    return max(q.ndcg_inset for q in heads.values()), max(q.recall_inset for q in heads.values())
-
-
-def pick_blend(
-    qualities: dict[Blend, BlendQuality], cold_weight: float | None, heads: dict[str, BlendQuality] | None = None
-) -> Blend:
-    """The blend with the best objective among those at or above the heads' in-set floor
-    (``in_set_floor``); if none reaches it, the one with the best in-set NDCG@10, the
-    hybrid that loses least to its heads. Ties go to the blend nearest the paper's (no dense
+def pick_blend(qualities: dict[Blend, BlendQuality], cold_weight: float | None) -> Blend:
+    """The blend with the best objective. Ties go to the blend nearest the paper's (no dense
     candidates, offset 0, weight 0), then to fewer cold slots: a tie means the cold slots cost
     nothing in-set (a user who has seen every in-set item gets cold items rather than nothing),
     but need not be more of them than that."""
-    floor_ndcg, floor_recall = in_set_floor(heads or {})
-    # written as "not below" so that a split without in-set users (NaN) sets no floor
-    eligible = [b for b, q in qualities.items() if not (q.ndcg_inset < floor_ndcg or q.recall_inset < floor_recall)]
-    if not eligible:
-        return max(qualities, key=lambda b: (qualities[b].ndcg_inset, -qualities[b].cold_share))
     return max(
-        eligible,
+        qualities,
         key=lambda b: (
             blend_objective(qualities[b], cold_weight),
             -b.dense_candidates,
@@ -156,10 +139,10 @@ def choose_blend(
     block_dtype: torch.dtype | None = None,
 ) -> tuple[Blend, Calibration]:
     """(best blend, validation quality per blend and per head) over every user of ``valid``
-    (see ``pick_blend``); without a hybrid model it is the paper's. The heads' in-set floor is
-    measured and reported, not enforced: on a catalog where cold items are all a user has not
-    seen (a five-item shop in tests/spark/test_second_catalog.py), enforcing it switched cold
-    items off and served nobody anything. ``block_dtype``: the precision serving ranks at
+    (see ``pick_blend``); without a hybrid model it is the paper's. The heads alone are
+    measured and reported, not a floor: on a catalog where cold items are all a user has not
+    seen (a five-item shop in tests/spark/test_second_catalog.py), holding the hybrid to them
+    switched cold items off and served nobody anything. ``block_dtype``: the precision serving ranks at
     (``recommend.precision``), so the blend is chosen on the lists serving would build."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), Calibration({}, {})

@@ -54,7 +54,7 @@ def test_train_registers_a_self_contained_recommender(spark, prepared):
         f"semantic_ids/ds={DS}/rqvae_version={stats['rqvae_version']}": "training",
     }
     assert [a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")] == ["plots/training_curve.png"]
-    # the heads alone on validation, the in-set floor of the chosen blend, are logged beside it
+    # the heads alone on validation are logged beside the chosen blend
     floor = {f"head_val_{head}_{metric}_inset" for head in ("generative", "dense") for metric in ("ndcg", "recall")}
     assert floor <= set(stats) and floor <= set(run.data.metrics)
 

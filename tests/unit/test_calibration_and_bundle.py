@@ -12,7 +12,6 @@ from liger_core.retrieval.calibration import (
     BlendQuality,
     blend_objective,
     choose_blend,
-    in_set_floor,
     measure_blends,
     pick_blend,
 )
@@ -127,23 +126,6 @@ def test_cold_slots_are_earned_per_segment():
     no_users = {blend: q._replace(ndcg_cold=math.nan) for blend, q in qualities.items()}
     assert pick_blend(no_users, 0.5) == pick_blend(no_users, None) == closed
     assert blend_objective(no_users[careful], 0.5) == no_users[careful].ndcg
-
-
-def test_cold_slots_never_take_the_hybrid_below_its_heads_in_set():
-    generous, careful, closed = Blend(0.0, cold_candidates=2), Blend(-0.2, cold_candidates=1), Blend(-math.inf)
-    qualities = {generous: _quality(0.040, 0.12, 0.15), careful: _quality(0.044, 0.10, 0.03), closed: _quality(0.045, 0.0, 0.0)}
-    assert pick_blend(qualities, 0.5) == generous  # no heads given: the objective alone
-    # the dense head alone ranks in-set items as well as `careful`: `generous` is below that floor
-    heads = {"generative": _quality(0.030, 0.0, 0.0), "dense": _quality(0.044, 0.01, 0.01)}
-    assert in_set_floor(heads) == (0.044, 0.044)
-    assert pick_blend(qualities, 0.5, heads) == careful
-    # recall counts as well as NDCG: a blend level on NDCG but short on recall is below the floor
-    short = {**qualities, careful: qualities[careful]._replace(recall_inset=0.0439)}
-    assert pick_blend(short, 0.5, heads) == closed
-    # no blend reaches a head: the one that loses least in-set, whatever the cold weight
-    strong = {"dense": _quality(0.050, 0.0, 0.0)}
-    assert pick_blend(qualities, 0.5, strong) == closed
-    assert pick_blend({generous: qualities[generous], careful: qualities[careful]}, 0.5, strong) == careful
 
 
 def test_a_blend_caps_the_cold_slots_of_a_wide_pool():
