@@ -22,6 +22,7 @@ from liger_core.data.catalog import Catalog
 from liger_core.config import ModelConfig
 from liger_core.errors import ConfigError, DataError
 from liger_core.model.transformer import Block, DecoderCache, DecoderMemory, causal_item_mask, mlp
+from liger_core.model.dropout import Dropout
 
 MODES = ("tiger", "dense", "liger")
 
@@ -93,7 +94,7 @@ class TextTower(nn.Module):
         self.inp = nn.Linear(text_dim, d_model)
         self.norm = nn.LayerNorm(d_model)
         self.mlp = mlp(d_model, d_model, hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     @torch.no_grad()
     def fit_statistics(self, text: Tensor) -> None:
@@ -148,7 +149,7 @@ class LigerModel(nn.Module):
             TextTower(text_dim, d, cfg.ff_dim, cfg.dropout, n_items if cfg.item_ids else 0) if cfg.mode != "tiger" else None
         )
         self.in_norm = nn.LayerNorm(d)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
         def blocks(n: int, cross: bool) -> nn.ModuleList:
             return nn.ModuleList(Block(d, cfg.heads, cfg.ff_dim, cfg.dropout, cross) for _ in range(n))

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from liger_core.model.dropout import Dropout
+
 
 def mlp(d_in: int, d_out: int, d_hidden: int | None = None) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden or d_out), nn.GELU(), nn.Linear(d_hidden or d_out, d_out))
@@ -63,7 +65,7 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(d_model) if cross else None
         self.cross = Attention(d_model, heads) if cross else None
         self.norm3, self.ff = nn.LayerNorm(d_model), mlp(d_model, d_model, ff_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, causal: bool = False, memory: DecoderMemory | None = None, layer: int = 0
