@@ -3,7 +3,8 @@
     python -m benchmarks.quality_tables [benchmarks/results/quality_beauty_cpu.json]
 
 Prints two Markdown tables: every mode's test rows next to the baselines (R@5, R@10, N@5,
-N@10 per method and segment), then one row per mode with its training and serving figures.
+N@10 per method and segment, with the standard error over users where the run recorded it),
+then one row per mode with its training and serving figures.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def _row(cells: list[object]) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
+def _cell(row: dict, metric: str) -> str:
+    """``0.0821 ± 0.0018`` where the row carries the metric's standard error over users."""
+    error = row.get(f"{metric} SE")
+    return f"{row[metric]:.4f}" + (f" ± {error:.4f}" if error is not None else "")
+
+
 def metric_table(result: dict) -> str:
     """Modes' rows, in-set before cold-start, then the baselines'."""
     lines = [_row(["mode", "method", "targets", *METRICS]), _row(["---"] * (3 + len(METRICS)))]
@@ -39,7 +46,7 @@ def metric_table(result: dict) -> str:
     for mode, rows in groups:
         for segment in ("in-set", "cold-start"):
             for row in (r for r in rows if r["segment"] == segment):
-                lines.append(_row([mode, row["method"], segment, *(f"{row[m]:.4f}" for m in METRICS)]))
+                lines.append(_row([mode, row["method"], segment, *(_cell(row, m) for m in METRICS)]))
     return "\n".join(lines)
 
 

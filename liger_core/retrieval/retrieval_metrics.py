@@ -1,9 +1,12 @@
 """Validation and test metrics of every retrieval method a model has (generative, dense,
 hybrid and the hybrid K sweep), per segment of users (all, cold-start targets, in-set
-targets), summed over batches so that ranks of a DDP run can all-reduce them."""
+targets), summed over batches so that ranks of a DDP run can all-reduce them. Each mean
+comes with its standard error over users (``<metric>_se``), from the sum of squares summed
+alongside: two models' figures on one split are only told apart by more than about two of them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,6 +33,8 @@ from liger_core.data.sequences import Examples
 
 SEGMENTS = (None, "cold", "inset")  # all targets, cold-start targets, in-set targets
 METRICS = (("recall", recall_at_k), ("ndcg", ndcg_at_k))
+SQUARES = "_squares"  # suffix of a metric's sum of squared per-user values in the sums
+STANDARD_ERROR = "_se"  # suffix of a mean's standard error in ``finish``'s output
 
 
 def methods(model: LigerModel) -> list[str]:
@@ -86,11 +91,8 @@ def evaluate_sums(
     # Every key exists even for an empty shard, so workers can sum them position by position.
     names = [m for m in methods(model) if m != "hybrid"] + (list(widths) if "hybrid" in methods(model) else [])
     names += [f"{m}_served" for m in names] if served else []
-    sums = dict.fromkeys(
-        [_users(split, s) for s in SEGMENTS]
-        + [metric_name(split, m, metric, k, seg) for m in names for metric, _ in METRICS for k in ks for seg in SEGMENTS],
-        0.0,
-    )
+    metrics = [metric_name(split, m, metric, k, seg) for m in names for metric, _ in METRICS for k in ks for seg in SEGMENTS]
+    sums = dict.fromkeys([_users(split, s) for s in SEGMENTS] + metrics + [name + SQUARES for name in metrics], 0.0)
     progress = Progress(f"evaluate {split}", len(examples), "user")
     with eval_mode(model, block_dtype):
         vectors = index.item_vectors(model)
@@ -116,7 +118,7 @@ def add_sums(
     sums: dict[str, float], top: dict[str, np.ndarray], targets: np.ndarray, cold: np.ndarray, ks: Sequence[int], split: str
 ) -> None:
     """Add one batch of users to ``sums``: user counts per segment, and for each method's
-    ranked item_idx [B, >=max(ks)] the Recall/NDCG@k sums per segment."""
+    ranked item_idx [B, >=max(ks)] the Recall/NDCG@k sums and sums of squares per segment."""
     masks = dict(zip(SEGMENTS, (np.ones_like(cold), cold, ~cold)))
     for segment, mask in masks.items():
         sums[_users(split, segment)] = sums.get(_users(split, segment), 0.0) + float(mask.sum())
@@ -125,8 +127,9 @@ def add_sums(
             for metric, fn in METRICS:
                 values = fn(ranked, targets, k)
                 for segment, mask in masks.items():
-                    name = metric_name(split, method, metric, k, segment)
-                    sums[name] = sums.get(name, 0.0) + float(values[mask].sum())
+                    name, picked = metric_name(split, method, metric, k, segment), values[mask]
+                    sums[name] = sums.get(name, 0.0) + float(picked.sum())
+                    sums[name + SQUARES] = sums.get(name + SQUARES, 0.0) + float(np.square(picked).sum())
 
 
 def _rank_all(
@@ -157,16 +160,23 @@ def _rank_all(
 
 
 def finish(sums: dict[str, float], split: str = "val") -> dict[str, float]:
-    """Means from ``evaluate_sums`` (summed over workers); segments without users are left out."""
+    """Means from ``evaluate_sums`` (summed over workers), and for each its standard error
+    over users, sqrt(sample variance / users); segments without users are left out, and
+    standard errors of segments with one user."""
     out: dict[str, float] = {}
     for name, total in sums.items():
         if name.startswith(f"{split}_users"):
             out[name] = total
             continue
+        if name.endswith(SQUARES):
+            continue
         segment = name.rsplit("_", 1)[1] if name.endswith(("_cold", "_inset")) else None
         users = sums[_users(split, segment)]
         if users > 0:
-            out[name] = total / users
+            out[name] = mean = total / users
+        if users > 1 and name + SQUARES in sums:
+            variance = max(sums[name + SQUARES] - users * mean * mean, 0.0) / (users - 1)
+            out[name + STANDARD_ERROR] = math.sqrt(variance / users)
     return out
 
 

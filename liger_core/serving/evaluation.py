@@ -14,11 +14,12 @@ from liger_core.config import EvaluateConfig
 from liger_core.retrieval.metrics import metric_name
 from liger_core.serving.recommender import Recommender
 from liger_core.retrieval.search import BEAMS, RetrievalIndex
-from liger_core.retrieval.retrieval_metrics import evaluate_sums, finish
+from liger_core.retrieval.retrieval_metrics import STANDARD_ERROR, evaluate_sums, finish
 from liger_core.data.sequences import Examples, Split
 
 SEGMENT_LABELS = {"inset": "in-set", "cold": "cold-start"}
 TABLE_METRICS = (("recall", 5), ("recall", 10), ("ndcg", 5), ("ndcg", 10))
+TABLE_ERRORS = (("recall", 10), ("ndcg", 10))  # metrics whose standard error the table shows
 # Model methods, then the baselines; each as published (nothing excluded) and as served.
 TABLE_METHODS = [name + served for served in ("", "_served") for name in ("generative", "dense", "hybrid", *BASELINES)]
 
@@ -90,7 +91,8 @@ def evaluation_frames(
 
 
 def results_table(metrics: dict[str, float]) -> pd.DataFrame:
-    """Rows: (segment, method); columns: R@5, R@10, N@5, N@10 on the test split."""
+    """Rows: (segment, method); columns: R@5, R@10, N@5, N@10 on the test split, then the
+    standard errors of R@10 and N@10 over the segment's users."""
     rows = []
     for segment, label in SEGMENT_LABELS.items():
         for method in TABLE_METHODS:
@@ -98,8 +100,12 @@ def results_table(metrics: dict[str, float]) -> pd.DataFrame:
                 f"{'R' if m == 'recall' else 'N'}@{k}": metrics.get(metric_name("test", method, m, k, segment))
                 for m, k in TABLE_METRICS
             }
+            errors = {
+                f"{'R' if m == 'recall' else 'N'}@{k} SE": metrics.get(metric_name("test", method, m, k, segment) + STANDARD_ERROR)
+                for m, k in TABLE_ERRORS
+            }
             if any(v is not None for v in values.values()):
-                rows.append({"segment": label, "method": method, **values})
+                rows.append({"segment": label, "method": method, **values, **errors})
     return pd.DataFrame(rows)
 
 

@@ -43,12 +43,23 @@ def test_tables_pick_segments_methods_and_k():
         "test_hybrid_recall@10_cold": 0.2,
         "test_hybrid_ndcg@5_cold": 0.05,
         "test_hybrid_ndcg@10_cold": 0.07,
+        "test_hybrid_recall@10_cold_se": 0.02,
+        "test_hybrid_ndcg@10_cold_se": 0.01,
         "test_hybrid_K40_recall@10_cold": 0.3,
         "test_hybrid_K40_ndcg@10_cold": 0.1,
     }
     table = results_table(metrics)
     assert table.to_dict(orient="records") == [
-        {"segment": "cold-start", "method": "hybrid", "R@5": 0.1, "R@10": 0.2, "N@5": 0.05, "N@10": 0.07}
+        {
+            "segment": "cold-start",
+            "method": "hybrid",
+            "R@5": 0.1,
+            "R@10": 0.2,
+            "N@5": 0.05,
+            "N@10": 0.07,
+            "R@10 SE": 0.02,
+            "N@10 SE": 0.01,
+        }
     ]
     sweep = hybrid_sweep_table(metrics, [20, 40])
     assert sweep.to_dict(orient="records") == [{"K": 40, "segment": "cold-start", "R@10": 0.3, "N@10": 0.1}]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from liger_core.retrieval.metrics import metric_name, ndcg_at_k, recall_at_k, target_rank
+from liger_core.retrieval.retrieval_metrics import add_sums, finish
 
 RANKED = np.array(
     [
@@ -44,3 +45,29 @@ def test_means_over_a_batch():
 def test_metric_names():
     assert metric_name("val", "hybrid", "ndcg", 10) == "val_hybrid_ndcg@10"
     assert metric_name("test", "dense", "recall", 5, "cold") == "test_dense_recall@5_cold"
+
+
+def test_finish_reports_each_mean_with_its_standard_error_over_users():
+    """Sums of two batches (as shards or DDP ranks add them) give the mean and the standard
+    error sqrt(sample variance / n) of the pooled per-user values."""
+    ranked = np.array([[5, 1], [7, 8], [2, 9], [3, 4], [6, 0]])
+    targets = np.array([5, 8, 1, 3, 9])
+    cold = np.array([False, False, True, False, True])
+    sums: dict[str, float] = {}
+    for rows in (slice(0, 2), slice(2, 5)):
+        add_sums(sums, {"dense": ranked[rows]}, targets[rows], cold[rows], (1, 2), "test")
+    out = finish(sums, "test")
+    ndcg = ndcg_at_k(ranked, targets, 2)
+    assert out["test_dense_ndcg@2"] == pytest.approx(ndcg.mean())
+    assert out["test_dense_ndcg@2_se"] == pytest.approx(ndcg.std(ddof=1) / np.sqrt(5))
+    inset = recall_at_k(ranked, targets, 1)[~cold]  # 1, 0, 1
+    assert out["test_dense_recall@1_inset_se"] == pytest.approx(inset.std(ddof=1) / np.sqrt(3))
+    assert out["test_dense_recall@1_cold"] == 0.0 and out["test_dense_recall@1_cold_se"] == 0.0
+    assert not any(name.endswith("_squares") for name in out)
+
+
+def test_finish_leaves_out_the_standard_error_of_a_single_user():
+    sums: dict[str, float] = {}
+    add_sums(sums, {"dense": np.array([[1, 2]])}, np.array([1]), np.array([False]), (1,), "val")
+    out = finish(sums, "val")
+    assert out["val_dense_recall@1"] == 1.0 and "val_dense_recall@1_se" not in out

@@ -41,3 +41,9 @@ def test_run_rows_carry_the_training_figures_and_the_blend():
     row = run_table(RESULT).splitlines()[2]
     assert row.startswith("| liger | 2026-12-07T04:20:00+00:00 | 900.5 | 2229 | None |")
     assert row.endswith("| True | 0.05 / 2 / 0.04 / 20 |")
+
+
+def test_a_recorded_standard_error_follows_its_figure():
+    row = {**_row("in-set", "hybrid", 0.04), "R@10 SE": 0.0018, "N@10 SE": 0.00091}
+    result = {"modes": {"liger": {"test_table": [row]}}, "baselines": []}
+    assert metric_table(result).splitlines()[2] == "| liger | hybrid | in-set | 0.0400 | 0.0800 ± 0.0018 | 0.0200 | 0.0400 ± 0.0009 |"
