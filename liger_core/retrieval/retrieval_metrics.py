@@ -35,6 +35,7 @@ SEGMENTS = (None, "cold", "inset")  # all targets, cold-start targets, in-set ta
 METRICS = (("recall", recall_at_k), ("ndcg", ndcg_at_k))
 SQUARES = "_squares"  # suffix of a metric's sum of squared per-user values in the sums
 STANDARD_ERROR = "_se"  # suffix of a mean's standard error in ``finish``'s output
+CANCELLATION = 1e-12  # relative size under which sum of squares - n * mean^2 is rounding
 
 
 def methods(model: LigerModel) -> list[str]:
@@ -175,8 +176,12 @@ def finish(sums: dict[str, float], split: str = "val") -> dict[str, float]:
         if users > 0:
             out[name] = mean = total / users
         if users > 1 and name + SQUARES in sums:
-            variance = max(sums[name + SQUARES] - users * mean * mean, 0.0) / (users - 1)
-            out[name + STANDARD_ERROR] = math.sqrt(variance / users)
+            squares = sums[name + SQUARES]
+            spread = squares - users * mean * mean
+            # Below float64 rounding of the squares, the difference is cancellation, not spread
+            # (e.g. every user scoring the same), and shards summing in another order must agree.
+            spread = spread if spread > CANCELLATION * squares else 0.0
+            out[name + STANDARD_ERROR] = math.sqrt(spread / (users - 1) / users)
     return out
 
 

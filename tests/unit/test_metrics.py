@@ -71,3 +71,14 @@ def test_finish_leaves_out_the_standard_error_of_a_single_user():
     add_sums(sums, {"dense": np.array([[1, 2]])}, np.array([1]), np.array([False]), (1,), "val")
     out = finish(sums, "val")
     assert out["val_dense_recall@1"] == 1.0 and "val_dense_recall@1_se" not in out
+
+
+def test_equal_scores_have_a_zero_standard_error_whatever_the_summation_order():
+    """0.63^2 summed in any order minus n * mean^2 leaves rounding, which must not turn into
+    a standard error of ~1e-9 that differs between shardings."""
+    ranked = np.array([[9, 3]] * 7)
+    targets = np.full(7, 3)  # every user's target at rank 1: NDCG 1 / log2(3) each
+    sums: dict[str, float] = {}
+    for rows in (slice(0, 3), slice(3, 7)):
+        add_sums(sums, {"dense": ranked[rows]}, targets[rows], np.zeros(len(targets[rows]), dtype=bool), (2,), "val")
+    assert finish(sums, "val")["val_dense_ndcg@2_se"] == 0.0
