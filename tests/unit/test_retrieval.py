@@ -18,7 +18,7 @@ from liger_core.retrieval.search import (
     hybrid_topk,
     recommend,
 )
-from liger_core.retrieval.retrieval_metrics import evaluate, metric_names
+from liger_core.retrieval.retrieval_metrics import STANDARD_ERROR, evaluate, metric_names
 from liger_core.data.sequences import build_split
 
 
@@ -244,9 +244,14 @@ def test_evaluate_and_recommend_per_mode(mode):
     assert metrics["val_users"] == 12
     assert metrics["val_users_cold"] == split.valid.is_cold.sum() >= 1
     assert metrics["val_users_inset"] == 12 - metrics["val_users_cold"]
-    produced = {m for m in metrics if "@" in m}
+    produced = {m for m in metrics if "@" in m and not m.endswith(STANDARD_ERROR)}
     assert produced == set(metric_names(model))
     assert all(0 <= metrics[m] <= 1 for m in produced)
+    # Every mean has its standard error, but a segment of one user has none.
+    errors = {m for m in metrics if m.endswith(STANDARD_ERROR)}
+    with_spread = {m for m in produced if not m.endswith("_cold") or metrics["val_users_cold"] > 1}
+    assert errors == {m + STANDARD_ERROR for m in with_spread}
+    assert all(0 <= metrics[m] <= 0.5 for m in errors)
     assert {m.split("_")[1] for m in produced} == {
         "tiger": {"generative"},
         "dense": {"dense"},
