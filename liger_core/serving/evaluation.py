@@ -101,7 +101,9 @@ def results_table(metrics: dict[str, float]) -> pd.DataFrame:
                 for m, k in TABLE_METRICS
             }
             errors = {
-                f"{'R' if m == 'recall' else 'N'}@{k} SE": metrics.get(metric_name("test", method, m, k, segment) + STANDARD_ERROR)
+                f"{'R' if m == 'recall' else 'N'}@{k} SE": metrics.get(
+                    metric_name("test", method, m, k, segment) + STANDARD_ERROR
+                )
                 for m, k in TABLE_ERRORS
             }
             if any(v is not None for v in values.values()):

@@ -46,4 +46,7 @@ def test_run_rows_carry_the_training_figures_and_the_blend():
 def test_a_recorded_standard_error_follows_its_figure():
     row = {**_row("in-set", "hybrid", 0.04), "R@10 SE": 0.0018, "N@10 SE": 0.00091}
     result = {"modes": {"liger": {"test_table": [row]}}, "baselines": []}
-    assert metric_table(result).splitlines()[2] == "| liger | hybrid | in-set | 0.0400 | 0.0800 ± 0.0018 | 0.0200 | 0.0400 ± 0.0009 |"
+    assert (
+        metric_table(result).splitlines()[2]
+        == "| liger | hybrid | in-set | 0.0400 | 0.0800 ± 0.0018 | 0.0200 | 0.0400 ± 0.0009 |"
+    )
