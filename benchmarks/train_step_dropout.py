@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             for variant, seconds in timings.items():
                 with tempfile.TemporaryDirectory() as folder:
                     trainer = Trainer(settings.model, settings.train, inputs.catalog, split, Path(folder))
-                    if variant == "torch":
-                        use_torch_dropout(trainer.model)
+                    if variant == "torch" and not use_torch_dropout(trainer.model):
+                        raise SystemExit("the model has no project Dropout to swap: nothing to compare")
                     seconds.append(seconds_per_step(trainer, args.warmup, args.steps))
         torch_s, project_s = (statistics.median(timings[v]) for v in ("torch", "project"))
         modes[mode] = {

@@ -4,8 +4,9 @@ On a CPU, ``nn.Dropout`` draws its mask with ``bernoulli_``: one serial Mersenne
 and a float compare per element, at about 10 ns per element on one thread or two. Here each
 64-bit draw of the same generator yields three 16-bit chunks, each compared with a threshold,
 so the mask costs a third of the draws and no floats: a training step on Beauty runs 5-10 %
-faster (``benchmarks/train_step_dropout.py``). The keep probability is ``1 - p`` rounded to a multiple of 2^-16 (0.8 keeps
-with 0.800003), and kept entries are scaled by its inverse, so the expectation is exact.
+faster (``benchmarks/train_step_dropout.py``). The keep probability is ``1 - p`` rounded to a
+multiple of 2^-16 (0.8 keeps with 0.800003), and kept entries are scaled by its inverse, so
+the expectation is exact.
 Off the CPU, the device's fused ``F.dropout`` is faster and is used as is.
 """
 

@@ -140,10 +140,10 @@ def choose_blend(
 ) -> tuple[Blend, Calibration]:
     """(best blend, validation quality per blend and per head) over every user of ``valid``
     (see ``pick_blend``); without a hybrid model it is the paper's. The heads alone are
-    measured and reported, not a floor: on a catalog where cold items are all a user has not
-    seen (a five-item shop in tests/spark/test_second_catalog.py), holding the hybrid to them
-    switched cold items off and served nobody anything. ``block_dtype``: the precision serving ranks at
-    (``recommend.precision``), so the blend is chosen on the lists serving would build."""
+    measured and reported, not a floor (module docstring; tests/spark/test_second_catalog.py
+    is the catalog where a floor served nobody anything). ``block_dtype``: the precision
+    serving ranks at (``recommend.precision``), so the blend is chosen on the lists serving
+    would build."""
     if not (model.generative and model.dense) or len(valid) == 0:
         return Blend(cold_candidates=cold_candidates), Calibration({}, {})
     measured = measure_blends(
