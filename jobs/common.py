@@ -70,7 +70,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("py4j", "urllib3", "filelock", "alembic", "sentence_transformers"):
+    for noisy in ("py4j", "urllib3", "filelock", "alembic", "sentence_transformers", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -2,6 +2,8 @@
 
 Every stage is one Spark application, ``jobs/<stage>.py``, submitted by ``LigerStage`` (a
 ``SparkSubmitOperator``) with ``--ds {{ ds }} --profile {{ params.profile }} [--set k=v ...]``.
+In ``liger run``'s ``airflow dags test`` on a local master, the job runs in the task's own
+process instead, so a DAG's stages share one Spark session (``liger_jobs.in_process``).
 Jobs write the partition of the run's logical date, so a rerun or backfill of the same run
 replaces that partition instead of adding to it. The schedules are cron expressions, which
 in Airflow 3 give a run the logical date of the moment it fires: ``ds`` names the snapshot.
@@ -46,6 +48,7 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 from airflow.sdk.exceptions import AirflowException
 
 from liger_jobs.airflow_objects import SPARK_CONN_ID, WAREHOUSE_POOL
+from liger_jobs.in_process import in_process, job_argv, run_job
 from liger_jobs.spark_env import driver_address_env
 
 log = logging.getLogger("liger.airflow")
@@ -128,12 +131,18 @@ def executor_code_options() -> tuple[str, dict[str, str]]:
 
 class LigerStage(SparkSubmitOperator):
     """spark-submit of one job, with what depends on the connection decided at run time, and
-    exit 2 turned into ``StageInputError`` so the retry policy fails it at once."""
+    exit 2 turned into ``StageInputError`` so the retry policy fails it at once. In the main
+    job on a local master the job runs in the task's process instead (``liger_jobs.in_process``)."""
 
     def execute(self, context: Any) -> None:
         conn = BaseHook.get_connection(self._conn_id)
         master = connection_master(conn.conn_type, conn.host, conn.port)
         self.env_vars = {**(self.env_vars or {}), **driver_address_env(master, os.environ)}
+        if in_process(master, os.environ):
+            argv = job_argv(self.application_args or [], master, (self.conf or {})["spark.driver.memory"])
+            if run_job(self.application, argv, self.env_vars) == EXIT_INPUT_ERROR:
+                raise StageInputError(f"{self.task_id}: the job rejected its config or input (exit 2); see the error line above")
+            return
         if not master.startswith("local") and not self._archives:
             self._archives, code_conf = executor_code_options()
             self.conf = {**(self.conf or {}), **code_conf}

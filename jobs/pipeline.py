@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from liger_jobs import airflow_objects
+from liger_jobs.in_process import IN_PROCESS_ENV
 from liger_core.config import PROJECT_ROOT, Settings, env_name
 from liger_core.errors import LigerError
 from liger_core.data.ingest import ensure_source
@@ -46,9 +47,17 @@ def airflow_env(settings: Settings, overrides: Sequence[str]) -> dict[str, str]:
     return env
 
 
-# The project's own log lines inside Airflow's output: stage start/end and progress.
-OWN_LINE = re.compile(r"\b(?:INFO|WARNING|ERROR) liger(?:\.\w+)*: (.*?)(?: \[airflow\.[^\]]*\].*)?$")
+# The project's own log lines inside Airflow's output (stage start/end and progress): relayed
+# from a spark-submit's output, or logged in the task's process through Airflow's formatter.
+SUBMITTED_LINE = re.compile(r"\b(?:INFO|WARNING|ERROR) liger(?:\.\w+)*: (.*?)(?: \[airflow\.[^\]]*\].*)?$")
+IN_PROCESS_LINE = re.compile(r"\[(?:info|warning|error) *\] (.*?) +\[liger(?:\.\w+)*\] loc=")
 ECHO_CHARS = 160
+
+
+def own_message(line: str) -> str | None:
+    """The message of one of the project's log lines, else None."""
+    found = SUBMITTED_LINE.search(line) or IN_PROCESS_LINE.search(line)
+    return found.group(1) if found else None
 
 
 def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = False) -> None:
@@ -63,9 +72,9 @@ def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = 
     ):
         for line in done.stdout:
             log.write(line)
-            own = OWN_LINE.search(line) if echo else None
+            own = own_message(line) if echo else None
             if own:
-                message = own.group(1).split(": {", 1)[0]  # a stage's stats stay in the log
+                message = own.split(": {", 1)[0]  # a stage's stats stay in the log
                 print(f"  {message[:ECHO_CHARS]}{' ...' if len(message) > ECHO_CHARS else ''}", flush=True)
     if done.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
@@ -76,6 +85,7 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     """Migrate the Airflow DB, run retrain then nightly for ``ds``; returns the report."""
     print(f"input: {ensure_source(settings.source, settings.paths)}", flush=True)
     env = airflow_env(settings, overrides)
+    env.setdefault(IN_PROCESS_ENV, "1")  # `dags test` runs every task in one process: one Spark session per DAG
     logs = Path(settings.paths.state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     since_ms = int(time.time() * 1000)

@@ -69,7 +69,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
             validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir),
         )
         seconds = time.perf_counter() - started
-        bundle.unpersist()
+        bundle.destroy()  # no copy left in a session that outlives the stage (liger_jobs.in_process)
         written = warehouse.read("recommendations", ds)
         mix = {row.source: row["count"] for row in written.groupBy("source").count().collect()}
         stats = {

@@ -98,7 +98,7 @@ def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, ver
     blob = spark.sparkContext.broadcast(rqvae_to_bytes(model, settings.rqvae))
     parallelism = spark.sparkContext.defaultParallelism
     encoded = todo.repartition(parallelism).mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas()
-    blob.unpersist()
+    blob.destroy()
 
     current = [row.item_idx for row in embeddings.select("item_idx").collect()]
     item_idx, codes = codes_for_catalog(current, encoded, previous, settings.rqvae.levels)

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from liger_jobs.airflow_objects import LOCAL_SPARK_CONN
+from liger_jobs.in_process import IN_PROCESS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = ROOT / "dags"
@@ -286,6 +287,7 @@ def _stage(common, monkeypatch, conn: str, returncode: int = 0):
     from airflow.sdk.exceptions import AirflowException
 
     monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", conn)
+    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
     seen = {}
 
     def submit(self, context):
@@ -329,6 +331,53 @@ def test_exit_2_is_a_stage_input_error_and_other_codes_stay_retryable(common, mo
     with pytest.raises(AirflowException) as failure:
         stage.execute({})
     assert not isinstance(failure.value, common.StageInputError)
+
+
+def _in_process_stage(common, monkeypatch, conn: str, *args: str):
+    """A LigerStage for ``ingest`` with its templates rendered, in-process mode on, whose
+    spark-submit fails the test if it is ever called."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_LIGER_SPARK", conn)
+    monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    monkeypatch.setattr(SparkSubmitOperator, "execute", lambda self, context: pytest.fail("spark-submit was called"))
+    stage = common.spark_stage("probe", "ingest", timeout=timedelta(minutes=1))
+    stage.application_args = ["--ds", "2026-02-01", "--profile", "cpu", *args]
+    stage.conf = {**stage.conf, "spark.driver.memory": "3g"}
+    stage.env_vars = {**stage.env_vars, "LIGER_PROFILE": "cpu"}
+    return stage
+
+
+def test_in_process_stage_runs_the_job_here_with_the_connection_master(common, monkeypatch):
+    import liger_jobs.ingest
+
+    seen = {}
+
+    def run(settings, ds, **options):
+        seen.update(master=settings.spark.master, memory=settings.spark.driver_memory, ds=ds, ip=os.environ.get("SPARK_LOCAL_IP"))
+        return {}
+
+    monkeypatch.setattr(liger_jobs.ingest, "run", run)
+    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
+    conn = {**LOCAL_SPARK_CONN, "host": "local[1]"}
+    _in_process_stage(common, monkeypatch, json.dumps(conn)).execute({})
+    assert seen == {"master": "local[1]", "memory": "3g", "ds": "2026-02-01", "ip": "127.0.0.1"}
+
+
+@pytest.mark.parametrize("bad", [["--set", "source.no_such_key=1"], ["--mode", "nope"]])
+def test_in_process_input_errors_are_stage_input_errors(common, monkeypatch, bad):
+    """A config error (the job's exit 2) and arguments argparse rejects (its SystemExit,
+    which must not end the Airflow process) both fail the task at once."""
+    stage = _in_process_stage(common, monkeypatch, json.dumps(LOCAL_SPARK_CONN), *bad)
+    with pytest.raises(common.StageInputError, match="rejected its config or input"):
+        stage.execute({})
+
+
+def test_a_cluster_master_is_always_submitted(common, monkeypatch):
+    stage, seen = _stage(common, monkeypatch, "spark://spark-master:7077?deploy-mode=client")
+    monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    stage.execute({})
+    assert seen["archives"]  # went through spark-submit, with the code archive
 
 
 def test_failure_callback_message(common, caplog):

@@ -104,9 +104,8 @@ def test_evaluation_sharded_over_spark_tasks_equals_one_process(spark, prepared)
     )
     assert spark.sparkContext.defaultParallelism == 2 and len(split.test) > 2  # two shards, both with users
     here = evaluate_recommender(recommender, split, prepared.evaluate, gate_beams=4)
-    sharded = evaluate_recommender(
-        recommender, split, prepared.evaluate, gate_beams=4, sums=evaluate.sharded_sums(spark, recommender, split.in_set)
-    )
+    with evaluate.sharded_sums(spark, recommender, split.in_set) as sums:
+        sharded = evaluate_recommender(recommender, split, prepared.evaluate, gate_beams=4, sums=sums)
     assert sharded.keys() == here.keys()
     assert sharded == pytest.approx(here, abs=1e-12)
     assert here["test_users"] == len(split.test) and 0 < here["test_hybrid_recall@10"]
