@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ import psutil
 
 from benchmarks.machine import machine_info, previous_result, write_result
 from liger_jobs.common import today
+from liger_jobs.in_process import IN_PROCESS_ENV
 from liger_jobs.pipeline import airflow_env
 from liger_core.config import Settings, load_settings
 from liger_core.platform.report import stage_runs
@@ -85,6 +87,7 @@ def main_job(settings: Settings, liger: str, common: list[str], ds: str, log_pat
     seconds of everything but training: the main job's wall time less its train task."""
     since_ms = int(time.time() * 1000)
     result = measured([liger, "run", *common], None, log_path)
+    result["stages_in_process"] = os.environ.get(IN_PROCESS_ENV, "1") == "1"  # liger run's default (liger_jobs.in_process)
     if result["exit_code"] != 0:
         return result
     return {**result, **main_job_stages(result["seconds"], stage_runs(settings, ds, since_ms))}
