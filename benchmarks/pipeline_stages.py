@@ -2,7 +2,9 @@
 DAG's wall time and peak memory through ``airflow dags test``. With ``--main-job`` it times
 the main job instead (``liger run``, what ``make run`` runs: both DAGs through Airflow) as one
 process, with every stage's seconds read back from its MLflow run and the total of everything
-but the train task.
+but the train task. ``--compare-launch`` times the main job twice from fresh homes, back to
+back: stages submitted one ``spark-submit`` per task, then run in the ``dags test`` process
+(``liger_jobs.in_process``, ``liger run``'s default).
 
 Each stage runs as its own ``liger <stage>`` process, as Airflow runs it (one Spark
 application per task). A sampler sums the resident set of the whole process tree (Python
@@ -12,6 +14,7 @@ benchmarks/results/pipeline_stages_<profile>.json.
 
     python -m benchmarks.pipeline_stages --ds 2026-11-23 [--set train.max_steps=300 ...]
     python -m benchmarks.pipeline_stages --ds 2026-12-04 --main-job
+    python -m benchmarks.pipeline_stages --ds 2026-12-07 --compare-launch --set train.max_epochs=2
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,15 +87,34 @@ def measured(command: Sequence[str], env: dict[str, str] | None, log_path: Path)
     return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": round(peak / 2**20), "exit_code": code}
 
 
-def main_job(settings: Settings, liger: str, common: list[str], ds: str, log_path: Path) -> dict:
-    """``liger run`` timed whole; its stages (in start order, with the DAG that ran them) and the
-    seconds of everything but training: the main job's wall time less its train task."""
+def main_job(settings: Settings, liger: str, common: list[str], ds: str, log_path: Path, in_process: bool) -> dict:
+    """``liger run`` timed whole, its stages run in the ``dags test`` process or submitted
+    (``liger_jobs.in_process``); its stages (in start order, with the DAG that ran them) and
+    the seconds of everything but training: the main job's wall time less its train task."""
     since_ms = int(time.time() * 1000)
-    result = measured([liger, "run", *common], None, log_path)
-    result["stages_in_process"] = os.environ.get(IN_PROCESS_ENV, "1") == "1"  # liger run's default (liger_jobs.in_process)
+    result = measured([liger, "run", *common], {**os.environ, IN_PROCESS_ENV: str(int(in_process))}, log_path)
+    result["stages_in_process"] = in_process
     if result["exit_code"] != 0:
         return result
     return {**result, **main_job_stages(result["seconds"], stage_runs(settings, ds, since_ms))}
+
+
+def launch_comparison(liger: str, args: argparse.Namespace, logs: Path) -> dict[str, dict]:
+    """The main job once per way of launching its stages, each from a fresh home of its own
+    with the same data and overrides, back to back on the same machine."""
+    base = load_settings(args.profile, args.overrides)
+    source = base.paths.resolve(base.source.path)
+    runs = {}
+    for label, in_process in (("spark_submit_per_task", False), ("in_dags_test_process", True)):
+        home = Path(tempfile.mkdtemp(prefix=f"liger-{label}-"))
+        overrides = [*args.overrides, f"paths.home={home}", f"source.path={source}"]
+        common = ["--ds", args.ds, "--profile", base.profile, *[part for item in overrides for part in ("--set", item)]]
+        runs[label] = main_job(
+            load_settings(args.profile, overrides), liger, common, args.ds, logs / f"main-job-{label}.log", in_process
+        )
+        print(label, json.dumps({k: v for k, v in runs[label].items() if k != "stages"}), flush=True)
+        shutil.rmtree(home)
+    return runs
 
 
 def main_job_stages(wall_seconds: float, runs: pd.DataFrame) -> dict:
@@ -124,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-nightly-dag", action="store_true")
     parser.add_argument("--main-job", action="store_true", help="time `liger run` whole instead of stage by stage")
+    parser.add_argument(
+        "--compare-launch",
+        action="store_true",
+        help="time `liger run` twice, from fresh homes: stages submitted per task, then run in the dags test process",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(args.profile, args.overrides)
     logs = Path(settings.paths.state_dir) / "logs" / "bench"
@@ -132,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--ds", args.ds, "--profile", settings.profile, *[part for item in args.overrides for part in ("--set", item)]]
     name = f"pipeline_stages_{settings.profile}"
     previous = previous_result(name)  # each mode keeps the other's block
+    if args.compare_launch:
+        runs = launch_comparison(liger, args, logs)
+        stamped = {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides, **runs}
+        print(f"wrote {write_result(name, {**previous, 'launch_comparison': stamped})}")
+        return int(any(run["exit_code"] for run in runs.values()))
     if args.main_job:
-        job = main_job(settings, liger, common, args.ds, logs / "main-job.log")
+        job = main_job(settings, liger, common, args.ds, logs / "main-job.log", os.environ.get(IN_PROCESS_ENV, "1") == "1")
         print(json.dumps(job, indent=1), flush=True)
         if job["exit_code"] != 0:
             print(f"liger run failed; see {logs / 'main-job.log'}", file=sys.stderr)
@@ -175,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result(
         name,
         {
-            **({"main_job": previous["main_job"]} if "main_job" in previous else {}),
+            **{key: previous[key] for key in ("main_job", "launch_comparison") if key in previous},
             **machine_info(),
             "profile": settings.profile,
             "ds": args.ds,
