@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,7 @@ RETRAIN = {
 }
 NIGHTLY_ONLY = {"semantic_ids-assign": ["semantic_ids", "--mode", "assign"], "recommend": ["recommend"], "publish": ["publish"]}
 SAMPLE_SECONDS = 0.2
+DAG_WALL = re.compile(r"^(liger_\w+) succeeded in (\d+) s$", re.MULTILINE)  # liger run's line per DAG
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -96,7 +98,8 @@ def main_job(settings: Settings, liger: str, common: list[str], ds: str, log_pat
     result["stages_in_process"] = in_process
     if result["exit_code"] != 0:
         return result
-    return {**result, **main_job_stages(result["seconds"], stage_runs(settings, ds, since_ms))}
+    walls = {dag: float(seconds) for dag, seconds in DAG_WALL.findall(log_path.read_text(errors="replace"))}
+    return {**result, "dag_wall_seconds": walls, **main_job_stages(result["seconds"], stage_runs(settings, ds, since_ms))}
 
 
 def launch_comparison(liger: str, args: argparse.Namespace, logs: Path) -> dict[str, dict]:

@@ -81,6 +81,11 @@ def _airflow(args: list[str], env: dict[str, str], log_path: Path, echo: bool = 
         raise LigerError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); full log: {log_path}\n" + "\n".join(tail))
 
 
+def dag_done_line(dag: str, seconds: float) -> str:
+    """What ``liger run`` prints when a DAG succeeds (``bench-stages --main-job`` reads it)."""
+    return f"{dag} succeeded in {seconds:.0f} s"
+
+
 def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     """Migrate the Airflow DB, run retrain then nightly for ``ds``; returns the report."""
     print(f"input: {ensure_source(settings.source, settings.paths)}", flush=True)
@@ -104,5 +109,5 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
             )
             seconds = time.perf_counter() - started
             log_metrics({f"{dag}_seconds": seconds})
-            print(f"{dag} succeeded in {seconds:.0f} s", flush=True)
+            print(dag_done_line(dag, seconds), flush=True)
     return render_report(settings, ds, stage_runs(settings, ds, since_ms), settings.evaluate.beam_sweep)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from benchmarks import retrieval_paths as paths
-from benchmarks.pipeline_stages import main_job_stages
+from benchmarks.pipeline_stages import DAG_WALL, main_job_stages
+from liger_jobs.pipeline import dag_done_line
 from liger_core.config import ModelConfig
 from liger_core.model.network import Items, LigerModel
 from liger_core.retrieval.search import generative_topk
@@ -86,3 +87,9 @@ def test_main_job_stages_sum_per_dag_and_leave_out_only_training():
     assert summary["non_training_seconds"] == 299.5  # Airflow's overhead (109 s here) counts as non-training
     assert summary["stage_seconds_by_dag"] == {"liger_retrain": 490.5, "liger_nightly": 100.0}
     assert [row["stage"] for row in summary["stages"]] == ["ingest", "train", "evaluate", "ingest", "recommend"]
+
+
+def test_dag_wall_times_are_read_from_the_line_liger_run_prints():
+    """The benchmark parses `liger run`'s own per-DAG line; a change of its wording must fail here."""
+    log = "\n".join(["running liger_nightly ...", dag_done_line("liger_retrain", 1034.6), dag_done_line("liger_nightly", 95.4)])
+    assert DAG_WALL.findall(log) == [("liger_retrain", "1035"), ("liger_nightly", "95")]
