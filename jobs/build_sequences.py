@@ -27,15 +27,15 @@ log = logging.getLogger("liger.sequences")
 
 def user_sequences(events: DataFrame) -> DataFrame:
     """Group events per user, ordered by (ts, event_seq), with a dense user_idx."""
-    grouped = events.groupBy("user_id").agg(
-        F.array_sort(F.collect_list(F.struct("ts", "event_seq", "item_idx"))).alias("events"),
-        F.min("event_seq").alias("first_seq"),
-    )
-    # One row per user, so a global window is cheap here, and it stays in the JVM.
-    user_idx = F.row_number().over(Window.orderBy("first_seq")) - 1
-    return grouped.select(
+    grouped = events.groupBy("user_id").agg(F.array_sort(F.collect_list(F.struct("ts", "event_seq", "item_idx"))).alias("events"))
+    # A dense numbering needs one ordered pass through a single partition: it sees only
+    # (user_id, first event) pairs, and the sequences join it back, so no partition ever
+    # holds every user's events.
+    first = events.groupBy("user_id").agg(F.min("event_seq").alias("first_seq"))
+    numbered = first.select("user_id", (F.row_number().over(Window.orderBy("first_seq")) - 1).cast("long").alias("user_idx"))
+    return grouped.join(numbered, "user_id").select(
         "user_id",
-        user_idx.cast("long").alias("user_idx"),
+        "user_idx",
         F.col("events.item_idx").alias("items"),
         F.col("events.ts").alias("ts"),
     )

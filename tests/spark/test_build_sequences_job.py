@@ -25,3 +25,20 @@ def test_sequences_keep_source_order_for_ties(spark, job_settings):
 def test_sequences_need_ingest_first(spark, job_settings):
     with pytest.raises(DataError, match="no interactions partition for ds=2026-01-01"):
         build_sequences.run(job_settings, DS, spark)
+
+
+def test_user_idx_follows_each_users_first_event_across_partitions(spark):
+    """Dense 0..n-1 in order of each user's first event, whatever the user ids and however the
+    events are partitioned; each user's items stay in (ts, event_seq) order."""
+    rows = [  # (user_id, item_idx, ts, event_seq)
+        ("zed", 7, 100, 0),
+        ("amy", 3, 50, 1),
+        ("zed", 8, 90, 2),
+        ("bob", 1, 10, 3),
+        ("amy", 4, 50, 4),
+        ("bob", 2, 5, 5),
+    ]
+    events = spark.createDataFrame(rows, "user_id string, item_idx long, ts long, event_seq long").repartition(3)
+    out = build_sequences.user_sequences(events).toPandas().set_index("user_id")
+    assert out["user_idx"].to_dict() == {"zed": 0, "amy": 1, "bob": 2}
+    assert {user: list(items) for user, items in out["items"].items()} == {"zed": [8, 7], "amy": [3, 4], "bob": [2, 1]}
