@@ -142,6 +142,62 @@ def main_job_stages(wall_seconds: float, runs: pd.DataFrame) -> dict:
     }
 
 
+def stage_by_stage(
+    settings: Settings, args: argparse.Namespace, liger: str, common: list[str], logs: Path, previous: dict
+) -> int:
+    """Every stage as its own ``liger <stage>`` process, then the nightly DAG through ``airflow
+    dags test`` (its stages submitted or in process as ``LIGER_SPARK_IN_PROCESS`` says, unset
+    meaning submitted, as under a scheduler); writes the result, keeping the main-job blocks."""
+    name = f"pipeline_stages_{settings.profile}"
+    stages: dict[str, dict] = {}
+    for stage, command in {**RETRAIN, **NIGHTLY_ONLY}.items():
+        result = measured([liger, *command, *common], None, logs / f"{stage}.log")
+        stages[stage] = result
+        print(f"{stage:<20}{result['seconds']:>9.1f} s{result['peak_rss_mib']:>9} MiB  exit {result['exit_code']}", flush=True)
+        if result["exit_code"] != 0:
+            print(f"stage {stage} failed; see {logs / f'{stage}.log'}", file=sys.stderr)
+            return 1
+
+    nightly = None
+    if not args.skip_nightly_dag:
+        env = airflow_env(settings, args.overrides)
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        migrated = measured([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
+        if migrated["exit_code"] != 0:
+            print(f"airflow db migrate failed; see {logs / 'airflow-db-migrate.log'}", file=sys.stderr)
+            return 1
+        nightly = measured(
+            [airflow, "dags", "test", "liger_nightly", args.ds, "--conf", json.dumps({"profile": settings.profile})],
+            env,
+            logs / "liger_nightly.log",
+        )
+        nightly["stages_in_process"] = env.get(IN_PROCESS_ENV) == "1"
+        print(
+            f"{'liger_nightly DAG':<14}{nightly['seconds']:>9.1f} s{nightly['peak_rss_mib']:>9} MiB  exit {nightly['exit_code']}",
+            flush=True,
+        )
+        if nightly["exit_code"] != 0:
+            print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
+            return 1
+
+    path = write_result(
+        name,
+        {
+            **{key: previous[key] for key in ("main_job", "launch_comparison") if key in previous},
+            **machine_info(),
+            "profile": settings.profile,
+            "ds": args.ds,
+            "overrides": args.overrides,
+            "spark_master": settings.spark.master,
+            "spark_driver_memory": settings.spark.driver_memory,
+            "stages": stages,
+            "nightly_dag": nightly,
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ds", default=today())
@@ -179,52 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {write_result(name, {**previous, 'main_job': stamped})}")
         return 0
 
-    stages: dict[str, dict] = {}
-    for stage, command in {**RETRAIN, **NIGHTLY_ONLY}.items():
-        result = measured([liger, *command, *common], None, logs / f"{stage}.log")
-        stages[stage] = result
-        print(f"{stage:<20}{result['seconds']:>9.1f} s{result['peak_rss_mib']:>9} MiB  exit {result['exit_code']}", flush=True)
-        if result["exit_code"] != 0:
-            print(f"stage {stage} failed; see {logs / f'{stage}.log'}", file=sys.stderr)
-            return 1
-
-    nightly = None
-    if not args.skip_nightly_dag:
-        env = airflow_env(settings, args.overrides)
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        migrated = measured([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
-        if migrated["exit_code"] != 0:
-            print(f"airflow db migrate failed; see {logs / 'airflow-db-migrate.log'}", file=sys.stderr)
-            return 1
-        nightly = measured(
-            [airflow, "dags", "test", "liger_nightly", args.ds, "--conf", json.dumps({"profile": settings.profile})],
-            env,
-            logs / "liger_nightly.log",
-        )
-        print(
-            f"{'liger_nightly DAG':<14}{nightly['seconds']:>9.1f} s{nightly['peak_rss_mib']:>9} MiB  exit {nightly['exit_code']}",
-            flush=True,
-        )
-        if nightly["exit_code"] != 0:
-            print(f"liger_nightly failed; see {logs / 'liger_nightly.log'}", file=sys.stderr)
-            return 1
-
-    path = write_result(
-        name,
-        {
-            **{key: previous[key] for key in ("main_job", "launch_comparison") if key in previous},
-            **machine_info(),
-            "profile": settings.profile,
-            "ds": args.ds,
-            "overrides": args.overrides,
-            "spark_master": settings.spark.master,
-            "spark_driver_memory": settings.spark.driver_memory,
-            "stages": stages,
-            "nightly_dag": nightly,
-        },
-    )
-    print(f"wrote {path}")
-    return 0
+    return stage_by_stage(settings, args, liger, common, logs, previous)
 
 
 if __name__ == "__main__":
