@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from liger_jobs.in_process import IN_PROCESS_ENV
 from liger_jobs.pipeline import airflow_env
 from tests.conftest import SMALL_RQVAE, TINY_MODEL, make_settings
 
@@ -94,12 +95,20 @@ def test_main_job_runs_both_dags_and_reports(tmp_path, trainable_source):
     assert (recs.groupby("user_id")["rank"].max() <= 2).all()
     _assert_retrain_metadata(home / "var" / "airflow" / "airflow.db")
 
-    # Idempotency: the nightly DAG run again for the same date leaves identical tables.
+    # Idempotency: the nightly DAG run again for the same date leaves identical tables, and
+    # it runs its stages the other way (spark-submit per task, where `liger run` ran them in
+    # the dags test process), so both launches must write the same rows.
     before = snapshot(warehouse)
     env = airflow_env(make_settings(home, trainable_source, *SMALL_RQVAE, *TINY_MODEL), overrides)
+    env[IN_PROCESS_ENV] = "0"
     airflow = str(Path(sys.executable).with_name("airflow"))
     again = subprocess.run([airflow, "dags", "test", "liger_nightly", DS], env=env, capture_output=True, text=True, timeout=1200)
     assert again.returncode == 0, again.stdout[-3000:]
+    submitted = "Spark-Submit cmd"  # the provider's log line for each spark-submit
+    assert (
+        submitted not in (home / "var" / "logs" / f"liger_nightly-{DS}.log").read_text()
+        and submitted in again.stdout + again.stderr
+    )
     after = snapshot(warehouse)
     for name in NIGHTLY_TABLES:
         pd.testing.assert_frame_equal(before[name], after[name], check_exact=False, rtol=1e-6, obj=name)
