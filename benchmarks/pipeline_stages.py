@@ -37,7 +37,7 @@ import psutil
 
 from benchmarks.machine import machine_info, previous_result, write_result
 from liger_jobs.common import today
-from liger_jobs.in_process import IN_PROCESS_ENV
+from liger_jobs.in_process import IN_PROCESS_ENV, main_job_in_process
 from liger_jobs.pipeline import airflow_env
 from liger_core.config import Settings, load_settings
 from liger_core.platform.report import stage_runs
@@ -184,10 +184,7 @@ def stage_by_stage(
         name,
         {
             **{key: previous[key] for key in ("main_job", "launch_comparison") if key in previous},
-            **machine_info(),
-            "profile": settings.profile,
-            "ds": args.ds,
-            "overrides": args.overrides,
+            **stamp(settings, args),
             "spark_master": settings.spark.master,
             "spark_driver_memory": settings.spark.driver_memory,
             "stages": stages,
@@ -196,6 +193,11 @@ def stage_by_stage(
     )
     print(f"wrote {path}")
     return 0
+
+
+def stamp(settings: Settings, args: argparse.Namespace) -> dict:
+    """Machine, versions and run settings of a result."""
+    return {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,17 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     previous = previous_result(name)  # each mode keeps the other's block
     if args.compare_launch:
         runs = launch_comparison(liger, args, logs)
-        stamped = {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides, **runs}
-        print(f"wrote {write_result(name, {**previous, 'launch_comparison': stamped})}")
+        print(f"wrote {write_result(name, {**previous, 'launch_comparison': {**stamp(settings, args), **runs}})}")
         return int(any(run["exit_code"] for run in runs.values()))
     if args.main_job:
-        job = main_job(settings, liger, common, args.ds, logs / "main-job.log", os.environ.get(IN_PROCESS_ENV, "1") == "1")
+        job = main_job(settings, liger, common, args.ds, logs / "main-job.log", main_job_in_process(os.environ))
         print(json.dumps(job, indent=1), flush=True)
         if job["exit_code"] != 0:
             print(f"liger run failed; see {logs / 'main-job.log'}", file=sys.stderr)
             return 1
-        stamped = {**machine_info(), "profile": settings.profile, "ds": args.ds, "overrides": args.overrides, **job}
-        print(f"wrote {write_result(name, {**previous, 'main_job': stamped})}")
+        print(f"wrote {write_result(name, {**previous, 'main_job': {**stamp(settings, args), **job}})}")
         return 0
 
     return stage_by_stage(settings, args, liger, common, logs, previous)

@@ -21,6 +21,12 @@ from typing import Mapping, Sequence
 from liger_jobs.common import setup_logging
 
 IN_PROCESS_ENV = "LIGER_SPARK_IN_PROCESS"
+MAIN_JOB_DEFAULT = "1"  # what ``liger run`` sets when the environment does not say
+
+
+def main_job_in_process(environ: Mapping[str, str]) -> bool:
+    """Whether ``liger run`` under ``environ`` runs its stages in process."""
+    return environ.get(IN_PROCESS_ENV, MAIN_JOB_DEFAULT) == "1"
 
 
 def in_process(master: str, environ: Mapping[str, str]) -> bool:

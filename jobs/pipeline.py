@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from liger_jobs import airflow_objects
-from liger_jobs.in_process import IN_PROCESS_ENV
+from liger_jobs.in_process import IN_PROCESS_ENV, MAIN_JOB_DEFAULT
 from liger_core.config import PROJECT_ROOT, Settings, env_name
 from liger_core.errors import LigerError
 from liger_core.data.ingest import ensure_source
@@ -90,7 +90,7 @@ def run_pipeline(settings: Settings, ds: str, overrides: Sequence[str]) -> str:
     """Migrate the Airflow DB, run retrain then nightly for ``ds``; returns the report."""
     print(f"input: {ensure_source(settings.source, settings.paths)}", flush=True)
     env = airflow_env(settings, overrides)
-    env.setdefault(IN_PROCESS_ENV, "1")  # `dags test` runs every task in one process: one Spark session per DAG
+    env.setdefault(IN_PROCESS_ENV, MAIN_JOB_DEFAULT)  # `dags test` runs every task in one process: one Spark session per DAG
     logs = Path(settings.paths.state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     since_ms = int(time.time() * 1000)
