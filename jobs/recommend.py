@@ -21,7 +21,7 @@ from pyspark.sql.window import Window
 
 from liger_jobs.common import stage_main
 from liger_jobs.inputs import load_registered
-from liger_jobs.spark import spark_session, threads_per_task
+from liger_jobs.spark import broadcast_for_stage, spark_session, threads_per_task
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
@@ -41,35 +41,34 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
     warehouse = Warehouse(spark, settings.paths.warehouse_uri)
     with tracking.stage_run(settings, "recommend", ds):
         recommender, version, inputs = load_registered(warehouse, settings, ds, cfg.model)
-        bundle = spark.sparkContext.broadcast(recommender.to_bytes())
-        parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
-        threads = threads_per_task(spark, parallelism)
-        window = recommender.model_config.max_history if cfg.exclude_history else 0
-        users = warehouse.read("user_sequences", ds).select("user_id", "items")
-        scored = users.repartition(parallelism).mapInPandas(
-            lambda frames: recommend_frames(frames, bundle.value, cfg, threads),
-            OUTPUT_SCHEMA,
-        )
-        generated_at = datetime.now(timezone.utc).replace(microsecond=0)
-        table = scored.select(
-            "*",
-            F.lit(RECOMMENDER_MODEL).alias("model_name"),
-            F.lit(version).alias("model_version"),
-            F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        )
+        with broadcast_for_stage(spark, recommender.to_bytes()) as bundle:
+            parallelism = cfg.partitions or spark.sparkContext.defaultParallelism
+            threads = threads_per_task(spark, parallelism)
+            window = recommender.model_config.max_history if cfg.exclude_history else 0
+            users = warehouse.read("user_sequences", ds).select("user_id", "items")
+            scored = users.repartition(parallelism).mapInPandas(
+                lambda frames: recommend_frames(frames, bundle.value, cfg, threads),
+                OUTPUT_SCHEMA,
+            )
+            generated_at = datetime.now(timezone.utc).replace(microsecond=0)
+            table = scored.select(
+                "*",
+                F.lit(RECOMMENDER_MODEL).alias("model_name"),
+                F.lit(version).alias("model_version"),
+                F.lit(generated_at).cast("timestamp").alias("generated_at"),
+            )
 
-        generative_only = recommender.model_config.mode == "tiger"  # tiger never returns cold items
-        candidates = inputs.space.item_idx[recommender.in_set] if generative_only else inputs.space.item_idx
-        expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=cfg.k)
-        started = time.perf_counter()
-        warehouse.write(
-            table,
-            "recommendations",
-            ds,
-            validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir),
-        )
-        seconds = time.perf_counter() - started
-        bundle.destroy()  # no copy left in a session that outlives the stage (liger_jobs.in_process)
+            generative_only = recommender.model_config.mode == "tiger"  # tiger never returns cold items
+            candidates = inputs.space.item_idx[recommender.in_set] if generative_only else inputs.space.item_idx
+            expected = _available_per_user(inputs.sequences, set(candidates.tolist()), window).clip(upper=cfg.k)
+            started = time.perf_counter()
+            warehouse.write(
+                table,
+                "recommendations",
+                ds,
+                validate=lambda staged: _validate(staged, inputs.item_ids, expected, settings.paths.state_dir),
+            )
+            seconds = time.perf_counter() - started
         written = warehouse.read("recommendations", ds)
         mix = {row.source: row["count"] for row in written.groupBy("source").count().collect()}
         stats = {

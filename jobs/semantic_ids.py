@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 
 from liger_jobs.common import stage_main
 from liger_jobs.registries import ever_assigned_ids
-from liger_jobs.spark import spark_session
+from liger_jobs.spark import broadcast_for_stage, spark_session
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
@@ -95,10 +95,11 @@ def _assign(settings: Settings, ds: str, warehouse: Warehouse, model: RQVAE, ver
     if previous is not None:
         known = spark.createDataFrame(previous[["item_idx"]].astype("int64"))
         todo = embeddings.join(known, "item_idx", "left_anti")
-    blob = spark.sparkContext.broadcast(rqvae_to_bytes(model, settings.rqvae))
     parallelism = spark.sparkContext.defaultParallelism
-    encoded = todo.repartition(parallelism).mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas()
-    blob.destroy()
+    with broadcast_for_stage(spark, rqvae_to_bytes(model, settings.rqvae)) as blob:
+        encoded = (
+            todo.repartition(parallelism).mapInPandas(lambda frames: encode_frames(frames, blob.value), CODES_SCHEMA).toPandas()
+        )
 
     current = [row.item_idx for row in embeddings.select("item_idx").collect()]
     item_idx, codes = codes_for_catalog(current, encoded, previous, settings.rqvae.levels)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator, TypeVar
 
+from pyspark import Broadcast
 from pyspark.sql import SparkSession
 
 from liger_jobs.spark_env import driver_address_env
@@ -16,6 +19,7 @@ from liger_core.config import Settings
 # connection), and setting them again in the builder would override or silently miss them.
 SPARK_SUBMIT_ENV = "PYSPARK_GATEWAY_PORT"
 UTC_JAVA_OPTIONS = "-Duser.timezone=UTC"
+T = TypeVar("T")
 
 
 def launched_by_spark_submit() -> bool:
@@ -63,3 +67,15 @@ def threads_per_task(spark: SparkSession, parallelism: int) -> int:
     if not spark.sparkContext.master.startswith("local"):
         return 0
     return max(1, (os.cpu_count() or 1) // parallelism)
+
+
+@contextmanager
+def broadcast_for_stage(spark: SparkSession, value: T) -> Iterator[Broadcast[T]]:
+    """Broadcast ``value`` and destroy it on exit, error or not: in process
+    (``liger_jobs.in_process``) the session outlives the stage, and a model left behind
+    would stay in the driver and every executor for the rest of the DAG."""
+    shared = spark.sparkContext.broadcast(value)
+    try:
+        yield shared
+    finally:
+        shared.destroy()
