@@ -21,7 +21,7 @@ from liger_jobs.spark import spark_session, threads_per_task
 from liger_jobs.warehouse import Warehouse
 from liger_core.platform import tracking
 from liger_core.config import Settings
-from liger_core.data.embeddings import embed_frames, load_encoder, model_label
+from liger_core.data.embeddings import embed_frames, embedding_dimension, model_label
 from liger_core.precision import uses_bfloat16
 from liger_core.platform.validation import item_embeddings_suite, validate_frame, with_unknown
 
@@ -54,7 +54,7 @@ def run(settings: Settings, ds: str, spark: SparkSession | None = None) -> dict:
         )
         output = embedded if reused is None else reused.select(*embedded.columns).unionByName(embedded)
 
-        dim = load_encoder(cfg.model, "cpu").get_embedding_dimension()
+        dim = embedding_dimension(cfg.model)
         started = time.perf_counter()
         warehouse.write(
             output, "item_embeddings", ds, validate=lambda staged: _validate(staged, items, dim, settings.paths.state_dir)

@@ -17,8 +17,10 @@ apart, and its ``optimum-onnx`` extra needs transformers < 4.58, which sentence-
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -66,6 +68,30 @@ def load_encoder(name: str, device: str = "cpu", threads: int = 0):
         except (OSError, ValueError) as exc:
             raise ConfigError(f"embedding.model '{name}' could not be loaded: {exc}") from None
     return _ENCODERS[key]
+
+
+# Module types whose saved config fixes the output dimension without loading any weights.
+_SIZE_PRESERVING = {"Transformer", "Normalize"}
+
+
+def embedding_dimension(name: str) -> int:
+    """The model's vector dimension. A local sentence-transformers folder made of a
+    Transformer, mean/CLS/max Pooling and Normalize (the default model, and most) states
+    it in its Pooling config: reading that spares the Spark driver, which never encodes, an
+    import of sentence-transformers and a model load (about 5 s). Any other model is loaded."""
+    folder = Path(model_location(name))
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
+        pooling = [module for module, kind in zip(modules, kinds) if kind == "Pooling"]
+        if len(pooling) == 1 and set(kinds) - {"Pooling"} <= _SIZE_PRESERVING:
+            config = json.loads((folder / pooling[0]["path"] / "config.json").read_text())
+            modes = [value for key, value in config.items() if key.startswith("pooling_mode_")]
+            if modes and all(isinstance(value, bool) for value in modes):
+                return int(config["word_embedding_dimension"]) * sum(modes)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not a local folder laid out as above: ask the model itself
+    return int(load_encoder(name, "cpu").get_embedding_dimension())
 
 
 def encode_texts(encoder, texts: list[str], batch_size: int, dtype=None) -> np.ndarray:

