@@ -87,7 +87,7 @@ def embedding_dimension(name: str) -> int:
         if len(pooling) == 1 and set(kinds) - {"Pooling"} <= _SIZE_PRESERVING:
             config = json.loads((folder / pooling[0]["path"] / "config.json").read_text())
             modes = [value for key, value in config.items() if key.startswith("pooling_mode_")]
-            if modes and all(isinstance(value, bool) for value in modes):
+            if any(modes) and all(isinstance(value, bool) for value in modes):
                 return int(config["word_embedding_dimension"]) * sum(modes)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not a local folder laid out as above: ask the model itself

@@ -103,3 +103,12 @@ def test_a_dense_projection_or_a_remote_name_asks_the_model(tmp_path, monkeypatc
     assert embedding_dimension(str(tmp_path)) == 256
     assert embedding_dimension("some-org/some-hub-model") == 256
     assert asked == [str(tmp_path), "some-org/some-hub-model"]
+
+
+def test_a_pooling_config_without_a_boolean_mode_asks_the_model(tmp_path, monkeypatch):
+    config = _copied_default_configs(tmp_path)
+    config = {key: (False if key.startswith("pooling_mode_") else value) for key, value in config.items()}
+    config["pooling_mode"] = "lasttoken"  # a mode named some other way: 0 would be wrong
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(embeddings, "load_encoder", lambda name, device="cpu": _Loaded())
+    assert embedding_dimension(str(tmp_path)) == 256
