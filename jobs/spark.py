@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from liger_core.config import Settings
 SPARK_SUBMIT_ENV = "PYSPARK_GATEWAY_PORT"
 UTC_JAVA_OPTIONS = "-Duser.timezone=UTC"
 T = TypeVar("T")
+log = logging.getLogger("liger.spark")
 
 
 def launched_by_spark_submit() -> bool:
@@ -56,9 +58,24 @@ def spark_session(settings: Settings) -> SparkSession:
         )
     for key, value in cfg.conf.items():
         builder = builder.config(key, value)
+    reused = SparkSession.getActiveSession() is not None
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if reused and not launched_by_spark_submit():
+        started_with = spark.sparkContext.getConf().get("spark.driver.memory")
+        if started_with != cfg.driver_memory:
+            log.warning(driver_memory_not_applied(cfg.driver_memory, started_with))
     return spark
+
+
+def driver_memory_not_applied(wanted: str, started_with: str | None) -> str:
+    """Why a stage that reuses this process's session (``liger_jobs.in_process``) runs with
+    another driver heap than its config asks: the JVM fixed it when it started."""
+    return (
+        f"spark.driver_memory={wanted} is not applied: this process's Spark driver started with "
+        f"{started_with or 'the JVM default'} and a JVM keeps its heap size; set "
+        f"LIGER_SPARK_IN_PROCESS=0 to run each stage in a driver of its own"
+    )
 
 
 def threads_per_task(spark: SparkSession, parallelism: int) -> int:
