@@ -11,6 +11,7 @@ from liger_core.data.sequences import build_split
 from liger_core.data.training_data import sequences_in_space
 from liger_core.errors import ConfigError
 from liger_core.serving.evaluation import evaluate_recommender
+from liger_core.platform.tracking import metric_key
 from liger_core.platform.model_registry import RECOMMENDER_MODEL, load_recommender, resolve_version, tag_metric
 from tests.conftest import ITEMS, SEQUENCES, SMALL_RQVAE, TINY_MODEL, make_settings, write_tsv
 
@@ -92,16 +93,20 @@ def test_evaluate_promotes_first_version_and_gate_refuses_a_worse_one(spark, pre
     assert resolve_version(RECOMMENDER_MODEL, "champion") == first["recommender_version"]
 
 
-def test_evaluation_sharded_over_spark_tasks_equals_one_process(spark, prepared):
-    trained = train.run(prepared, DS, spark)
-    recommender, _, inputs = load_registered(
-        Warehouse(spark, prepared.paths.warehouse_uri), prepared, DS, trained["recommender_version"]
-    )
+def _registered(spark, settings, version: str):
+    """The recommender ``version`` and the split the evaluate job builds for it."""
+    recommender, _, inputs = load_registered(Warehouse(spark, settings.paths.warehouse_uri), settings, DS, version)
     split = build_split(
         sequences_in_space(inputs.sequences["items"], inputs.space),
         recommender.model_config.max_history,
         n_items=inputs.catalog.n_items,
     )
+    return recommender, split
+
+
+def test_evaluation_sharded_over_spark_tasks_equals_one_process(spark, prepared):
+    trained = train.run(prepared, DS, spark)
+    recommender, split = _registered(spark, prepared, trained["recommender_version"])
     assert spark.sparkContext.defaultParallelism == 2 and len(split.test) > 2  # two shards, both with users
     here = evaluate_recommender(recommender, split, prepared.evaluate, gate_beams=4)
     with evaluate.sharded_sums(spark, recommender, split.in_set) as sums:
@@ -109,6 +114,22 @@ def test_evaluation_sharded_over_spark_tasks_equals_one_process(spark, prepared)
     assert sharded.keys() == here.keys()
     assert sharded == pytest.approx(here, abs=1e-12)
     assert here["test_users"] == len(split.test) and 0 < here["test_hybrid_recall@10"]
+
+
+def test_evaluate_job_ranks_at_the_precision_recommend_names(spark, prepared):
+    """recommend.precision=float32 ranks as a float32 pass in one process, to the last bit,
+    on any CPU (``auto`` would take bfloat16 where the CPU has it); bfloat16 forces it."""
+    trained = train.run(prepared, DS, spark)
+
+    def at(precision: str):
+        return prepared.model_copy(update={"recommend": prepared.recommend.model_copy(update={"precision": precision})})
+
+    report = evaluate.run(at("float32"), DS, spark)
+    recommender, split = _registered(spark, prepared, trained["recommender_version"])
+    here = evaluate_recommender(recommender, split, prepared.evaluate, prepared.train.seed, prepared.recommend.beams)
+    assert report["ranking_dtype"] == "float32"
+    assert {name: report[metric_key(name)] for name in here} == pytest.approx(here, abs=1e-12)
+    assert evaluate.run(at("bfloat16"), DS, spark)["ranking_dtype"] == "bfloat16"
 
 
 def test_nightly_recommendations_include_items_added_after_training(spark, prepared, tiny_source):
